@@ -1,0 +1,19 @@
+"""auth0-wsgi: Auth0 login and API access tokens for any WSGI app, as one PasteDeploy filter."""
+
+from __future__ import annotations
+
+from .config import Config
+from .environ import get_access_token, get_id_token, get_user
+from .errors import Auth0WSGIError, ConfigError
+from .middleware import Auth0Middleware
+
+__version__ = "0.1.0"
+__all__ = [
+    "Auth0Middleware",
+    "Auth0WSGIError",
+    "Config",
+    "ConfigError",
+    "get_access_token",
+    "get_id_token",
+    "get_user",
+]

@@ -1,0 +1,304 @@
+"""The frozen configuration, built once at start-up from kwargs, ini strings and the environment.
+
+Every option may come from the environment as ``AUTH0_<OPTION>``; an explicit value wins. All
+validation happens here, before the first request, and each error names the option and the fix.
+Nothing here touches the network: gunicorn forks after loading the app.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import parsing
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCOPE = "openid profile email offline_access"
+MIN_SECRET_LENGTH = 32
+SUPPORTED_AUTH_METHODS = ("client_secret_post", "client_secret_basic")
+SUPPORTED_ID_TOKEN_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "HS256")
+# Parameters the middleware owns: letting authorization_params override them would break the flow.
+RESERVED_AUTHORIZE_PARAMS = frozenset(
+    {"client_id", "redirect_uri", "response_type", "state", "nonce", "code_challenge",
+     "code_challenge_method", "scope", "audience", "response_mode"}
+)
+TRANSACTION_COOKIE_PREFIX = "a0tx."
+_COOKIE_NAME = re.compile(r"^[A-Za-z0-9!#$&'*+\-.^_`|~]{1,64}$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_SECRET_FIX = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every option, parsed and checked. Build it with :meth:`from_settings`."""
+
+    issuer: str
+    client_id: str
+    client_secret: str
+    base_url: str
+    secret: tuple[str, ...]
+    audience: str | None = None
+    scope: str = DEFAULT_SCOPE
+    authorization_params: Mapping[str, str] = field(default_factory=dict)
+    login_path: str = "/login"
+    callback_path: str = "/callback"
+    logout_path: str = "/logout"
+    post_logout_redirect: str = ""
+    require_auth: bool = True
+    public_paths: tuple[str, ...] = ()
+    session_cookie_name: str = "auth0_session"
+    session_rolling_duration: int = 86400
+    session_absolute_duration: int = 604800
+    cookie_secure: bool = True
+    cookie_samesite: str = "Lax"
+    clock_skew: int = 60
+    http_timeout: float = 5.0
+    token_endpoint_auth_method: str = "client_secret_post"
+    id_token_signing_alg: str = "RS256"
+    set_remote_user: bool = True
+    refresh_leeway: int = 60
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.base_url + self.callback_path
+
+    @property
+    def base_path(self) -> str:
+        """The external path prefix of the app ('' at the root), for cookie paths and redirects."""
+        return urlsplit(self.base_url).path
+
+    @property
+    def cookie_path(self) -> str:
+        return self.base_path or "/"
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None = None,
+                      environ: Mapping[str, str] | None = None) -> Config:
+        """Build from kwargs or ini values; missing options fall back to ``AUTH0_<OPTION>``."""
+        return _build(dict(settings or {}), os.environ if environ is None else environ)
+
+
+def _build(settings: dict[str, Any], environ: Mapping[str, str]) -> Config:
+    _refuse_unknown(settings)
+    merged = _merge_environment(settings, environ)
+    values: dict[str, Any] = {"issuer": _issuer(merged)}
+    for name, parse in _PARSERS.items():
+        if name in merged:
+            values[name] = _parse(name, merged[name], parse)
+        elif name in _REQUIRED:
+            raise ConfigError(name, "is required", f"set it in the ini file, as a keyword argument, "
+                              f"or in the environment as AUTH0_{name.upper()}")
+    values["base_url"] = _base_url(values["base_url"])
+    values.setdefault("cookie_secure", values["base_url"].startswith("https://"))
+    values.setdefault("post_logout_redirect", values["base_url"] + "/")
+    values["post_logout_redirect"] = _absolute(values["post_logout_redirect"], values["base_url"])
+    config = Config(**values)
+    _check_consistency(config)
+    return config
+
+
+def _refuse_unknown(settings: Mapping[str, Any]) -> None:
+    known = set(_PARSERS) | {"domain", "issuer"}
+    for name in settings:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see the configuration reference"
+            raise ConfigError(name, "is not an auth0-wsgi option", hint)
+
+
+def _merge_environment(settings: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    merged = {k: v for k, v in settings.items() if v is not None}
+    explicit_issuer = "domain" in merged or "issuer" in merged
+    for name in [*_PARSERS, "domain", "issuer"]:
+        if name in ("domain", "issuer") and explicit_issuer:
+            continue  # an explicit domain or issuer beats both environment variables
+        env_value = environ.get(f"AUTH0_{name.upper()}")
+        if name not in merged and env_value not in (None, ""):
+            merged[name] = env_value
+    return merged
+
+
+def _parse(name: str, raw: Any, parse: Callable[[Any], Any]) -> Any:
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ConfigError(name, str(exc), _FIXES.get(name, "see the configuration reference")) from None
+
+
+def _issuer(merged: Mapping[str, Any]) -> str:
+    domain, issuer = merged.get("domain"), merged.get("issuer")
+    if domain and issuer:
+        raise ConfigError("domain", "is set together with 'issuer'", "set only one of them")
+    if domain:
+        host = _parse("domain", domain, parsing.as_text)
+        if "://" in host or "/" in host or not _HOSTNAME.match(host.split(":")[0]):
+            raise ConfigError("domain", f"{host!r} is not a bare host name",
+                              "write it like tenant.us.auth0.com (no https://, no path), or use 'issuer'")
+        return f"https://{host}/"
+    if issuer:
+        url = _parse("issuer", issuer, parsing.as_text)
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+            raise ConfigError("issuer", f"{url!r} is not an absolute http(s) URL",
+                              "write the provider's issuer exactly, e.g. https://tenant.us.auth0.com/")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ConfigError("issuer", "plain http is allowed only on loopback", "use https")
+        return url
+    raise ConfigError("domain", "is required (or 'issuer')",
+                      "set domain = <tenant>.auth0.com, or issuer = <full issuer URL>, or AUTH0_DOMAIN")
+
+
+def _base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError("base_url", f"{url!r} is not an absolute http(s) URL without query",
+                          "write the app's external URL, e.g. https://app.example.com")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        log.warning("base_url %s is plain http: session cookies are not marked Secure", url)
+    return url.rstrip("/")
+
+
+def _absolute(target: str, base_url: str) -> str:
+    if target.startswith("/"):
+        return base_url + target
+    parts = urlsplit(target)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError("post_logout_redirect", f"{target!r} is neither a path nor an absolute URL",
+                          "use a path like / or an absolute https URL")
+    return target
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_consistency(config: Config) -> None:
+    paths = {"login_path": config.login_path, "callback_path": config.callback_path,
+             "logout_path": config.logout_path}
+    if len(set(paths.values())) != len(paths):
+        raise ConfigError("login_path", "login_path, callback_path and logout_path must differ",
+                          "give each route its own path")
+    if "openid" not in config.scope.split():
+        raise ConfigError("scope", "must contain 'openid'", f"for example: {DEFAULT_SCOPE}")
+    if config.cookie_samesite == "None" and not config.cookie_secure:
+        raise ConfigError("cookie_samesite", "None needs cookie_secure = true",
+                          "use Lax, or serve the app over https")
+    name = config.session_cookie_name
+    if TRANSACTION_COOKIE_PREFIX.startswith(name) or name.startswith(TRANSACTION_COOKIE_PREFIX):
+        raise ConfigError("session_cookie_name", f"{name!r} collides with the login cookies "
+                          f"({TRANSACTION_COOKIE_PREFIX}*)", "choose another name, e.g. auth0_session")
+    if config.id_token_signing_alg == "HS256" and len(config.client_secret) < 32:
+        raise ConfigError("id_token_signing_alg", "HS256 needs a client secret of 32+ characters",
+                          "use RS256 (Auth0's default) or a longer client secret")
+
+
+def _path(value: Any) -> str:
+    text = parsing.as_text(value)
+    if not text.startswith("/") or text.startswith("//") or any(c in text for c in "?#\\ \t"):
+        raise ValueError(f"{text!r} is not an absolute path like /login")
+    return text.rstrip("/") or "/"
+
+
+def _paths(value: Any) -> tuple[str, ...]:
+    return tuple(_path(p) for p in parsing.as_words(value))
+
+
+def _secrets(value: Any) -> tuple[str, ...]:
+    keys = parsing.as_words(value)
+    if not keys:
+        raise ValueError("is empty")
+    for key in keys:
+        if len(key) < MIN_SECRET_LENGTH:
+            raise ValueError(f"each secret needs at least {MIN_SECRET_LENGTH} characters")
+    return keys
+
+
+def _required_text(value: Any) -> str:
+    text = parsing.as_text(value)
+    if not text:
+        raise ValueError("is empty")
+    return text
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = parsing.as_text(value)
+        for choice in choices:
+            if text.lower() == choice.lower():
+                return choice
+        raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
+    return parse
+
+
+def _scope(value: Any) -> str:
+    return " ".join(dict.fromkeys(parsing.as_words(value)))
+
+
+def _authorize_params(value: Any) -> dict[str, str]:
+    params = parsing.as_params(value)
+    clash = sorted(RESERVED_AUTHORIZE_PARAMS & set(params))
+    if clash:
+        raise ValueError(f"{', '.join(clash)} cannot be overridden here")
+    return params
+
+
+def _cookie_name(value: Any) -> str:
+    text = parsing.as_text(value)
+    if not _COOKIE_NAME.match(text):
+        raise ValueError(f"{text!r} is not a valid cookie name")
+    return text
+
+
+def _seconds(minimum: int, maximum: int) -> Callable[[Any], int]:
+    return lambda value: parsing.as_int(value, minimum=minimum, maximum=maximum)
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "client_id": _required_text,
+    "client_secret": _required_text,
+    "base_url": _required_text,
+    "secret": _secrets,
+    "audience": lambda v: parsing.as_text(v) or None,
+    "scope": _scope,
+    "authorization_params": _authorize_params,
+    "login_path": _path,
+    "callback_path": _path,
+    "logout_path": _path,
+    "post_logout_redirect": parsing.as_text,
+    "require_auth": parsing.as_bool,
+    "public_paths": _paths,
+    "session_cookie_name": _cookie_name,
+    "session_rolling_duration": _seconds(60, 10 * 365 * 86400),
+    "session_absolute_duration": _seconds(60, 10 * 365 * 86400),
+    "cookie_secure": parsing.as_bool,
+    "cookie_samesite": _choice("Lax", "Strict", "None"),
+    "clock_skew": _seconds(0, 600),
+    "http_timeout": lambda v: parsing.as_float(v, minimum=0.1, maximum=120),
+    "token_endpoint_auth_method": _choice(*SUPPORTED_AUTH_METHODS),
+    "id_token_signing_alg": _choice(*SUPPORTED_ID_TOKEN_ALGS),
+    "set_remote_user": parsing.as_bool,
+    "refresh_leeway": _seconds(0, 3600),
+}
+_REQUIRED = ("client_id", "client_secret", "base_url", "secret")
+_FIXES = {
+    "require_auth": "use true or false",
+    "cookie_secure": "use true or false",
+    "set_remote_user": "use true or false",
+    "secret": _SECRET_FIX,
+    "authorization_params": "write key=value pairs separated by spaces, e.g. prompt=login",
+    "public_paths": "write absolute paths separated by spaces, e.g. /static /health",
+}

@@ -1,0 +1,157 @@
+"""Provider metadata and signing keys, fetched lazily and cached with a TTL.
+
+Nothing is fetched at construction (gunicorn forks after loading the app). A provider that cannot
+be reached makes the caller fail with :class:`ProviderUnavailable` (a 503) until it answers; once
+fetched, stale metadata and keys keep serving while a refetch fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from .errors import ProviderError, ProviderUnavailable
+
+log = logging.getLogger(__name__)
+
+METADATA_TTL = 3600
+JWKS_TTL = 3600
+UNKNOWN_KID_COOLDOWN = 60  # between refetches caused by unknown kids: a kid flood cannot DoS the provider
+RETRY_AFTER_FAILURE = 5  # a provider that is down is asked again after this long, not on every request
+MAX_DOCUMENT_BYTES = 256 * 1024
+_REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+
+
+def fetch_json(http: requests.Session, url: str, timeout: float) -> dict[str, Any]:
+    """GET a JSON object, mapping every failure to a provider error that names no secret."""
+    try:
+        response = http.get(url, timeout=timeout, headers={"Accept": "application/json"})
+    except requests.RequestException as exc:
+        raise ProviderUnavailable(f"cannot reach {url}: {type(exc).__name__}") from None
+    if response.status_code >= 500:
+        raise ProviderUnavailable(f"{url} answered HTTP {response.status_code}")
+    if response.status_code != 200 or len(response.content) > MAX_DOCUMENT_BYTES:
+        raise ProviderError(f"{url} answered HTTP {response.status_code} ({len(response.content)} bytes)")
+    try:
+        document = response.json()
+    except ValueError:
+        raise ProviderError(f"{url} did not answer JSON") from None
+    if not isinstance(document, dict):
+        raise ProviderError(f"{url} did not answer a JSON object")
+    return document
+
+
+class Metadata:
+    """The provider's discovery document, checked against the configured issuer."""
+
+    def __init__(self, issuer: str, http: requests.Session, timeout: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.issuer = issuer
+        self.url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+        self._http = http
+        self._timeout = timeout
+        self._clock = clock
+        self._document: dict[str, Any] | None = None
+        self._expires = 0.0
+        self._failure: ProviderError | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> dict[str, Any]:
+        document = self._document
+        if document is not None and self._clock() < self._expires:
+            return document
+        with self._lock:
+            now = self._clock()
+            if now < self._expires:
+                if self._document is None:
+                    assert self._failure is not None
+                    raise self._failure
+                return self._document
+            try:
+                self._document = self._checked(fetch_json(self._http, self.url, self._timeout))
+                self._expires, self._failure = now + METADATA_TTL, None
+            except ProviderError as exc:
+                self._expires, self._failure = now + RETRY_AFTER_FAILURE, exc
+                if self._document is None:
+                    log.warning("provider discovery failed: %s", exc.message)
+                    raise
+                log.warning("discovery refetch failed (%s); keeping the cached document", exc.message)
+            return self._document
+
+    def _checked(self, document: dict[str, Any]) -> dict[str, Any]:
+        found = document.get("issuer")
+        if found != self.issuer:
+            hint = ""
+            if isinstance(found, str) and found.rstrip("/") == self.issuer.rstrip("/"):
+                hint = f"; configure issuer = {found} exactly (the trailing slash matters)"
+            raise ProviderError(f"discovery at {self.url} names issuer {found!r}, "
+                                f"not the configured {self.issuer!r}{hint}", code="issuer_mismatch")
+        for name in _REQUIRED_METADATA:
+            if not isinstance(document.get(name), str) or not _same_security(document[name], self.issuer):
+                raise ProviderError(f"discovery document has no usable {name}")
+        return document
+
+
+def _same_security(url: str, issuer: str) -> bool:
+    """Endpoints must be https, unless the issuer itself is plain http (loopback tests)."""
+    scheme = urlsplit(url).scheme
+    return scheme == "https" or (scheme == "http" and issuer.startswith("http://"))
+
+
+class SigningKeys:
+    """The provider's JWKS; an unknown ``kid`` triggers one rate-limited refetch (key rotation)."""
+
+    def __init__(self, jwks_uri: Callable[[], str], http: requests.Session, timeout: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._jwks_uri = jwks_uri
+        self._http = http
+        self._timeout = timeout
+        self._clock = clock
+        self._keys: KeySet | None = None
+        self._fetched_at = 0.0
+        self._last_kid_refetch: float | None = None
+        self._lock = threading.Lock()
+
+    def get(self, kid: str | None) -> KeySet:
+        with self._lock:
+            now = self._clock()
+            if self._keys is None or now - self._fetched_at >= JWKS_TTL:
+                self._refresh(now)
+            elif kid is not None and not self._has(kid) and self._may_refetch_for_kid(now):
+                log.info("unknown signing key id; refetching the JWKS once")
+                self._last_kid_refetch = now
+                self._refresh(now)
+            assert self._keys is not None
+            return self._keys
+
+    def _may_refetch_for_kid(self, now: float) -> bool:
+        last = self._last_kid_refetch
+        return last is None or now - last >= UNKNOWN_KID_COOLDOWN
+
+    def _has(self, kid: str) -> bool:
+        assert self._keys is not None
+        return any(key.kid == kid for key in self._keys.keys)
+
+    def _refresh(self, now: float) -> None:
+        try:
+            document = fetch_json(self._http, self._jwks_uri(), self._timeout)
+            self._keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
+            self._fetched_at = now
+        except (JoseError, ValueError, TypeError, KeyError):
+            self._keep_cached_keys(now, ProviderError("the provider's JWKS holds no usable keys"))
+        except ProviderError as exc:
+            self._keep_cached_keys(now, exc)
+
+    def _keep_cached_keys(self, now: float, exc: ProviderError) -> None:
+        if self._keys is None:
+            raise exc from None
+        log.warning("JWKS refetch failed (%s); keeping the cached keys", exc.message)
+        self._fetched_at = now - JWKS_TTL + RETRY_AFTER_FAILURE

@@ -1,0 +1,40 @@
+"""Every ``auth0.*`` key the wrapped app can read, defined once, with accessors for views.
+
+These keys are only ever set by the middleware: values a client smuggles in (an ``auth0.user``
+from another layer, a ``REMOTE_USER`` header mapped by a server) are removed first.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+ACCESS_TOKEN = "auth0.access_token"
+USER = "auth0.user"
+ID_TOKEN = "auth0.id_token"
+REMOTE_USER = "REMOTE_USER"
+OURS = (ACCESS_TOKEN, USER, ID_TOKEN)
+
+
+def scrub(environ: WSGIEnvironment, remote_user: bool) -> None:
+    """Drop identity keys we did not set (spoofing), before anything else runs."""
+    for key in [k for k in environ if k.startswith("auth0.")]:
+        del environ[key]
+    if remote_user:
+        environ.pop(REMOTE_USER, None)
+
+
+def get_user(environ: WSGIEnvironment) -> dict[str, Any] | None:
+    """The logged-in user's ID-token claims, or None for an anonymous request."""
+    return environ.get(USER)
+
+
+def get_access_token(environ: WSGIEnvironment) -> str | None:
+    """An access token for the configured API, valid for at least ``refresh_leeway`` seconds."""
+    return environ.get(ACCESS_TOKEN)
+
+
+def get_id_token(environ: WSGIEnvironment) -> str | None:
+    return environ.get(ID_TOKEN)

@@ -1,0 +1,120 @@
+"""The three routes the middleware owns: login, callback and logout.
+
+Each takes the WebOb request and the collaborators, and returns a WebOb response; errors are
+raised as :class:`Auth0WSGIError` and rendered by the middleware.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from webob import Request, Response
+
+from . import responses
+from .config import Config
+from .errors import RequestError
+from .oidc import OIDCClient
+from .returnpath import safe_return_path
+from .session import Session, SessionStore
+from .transaction import Transactions
+
+log = logging.getLogger(__name__)
+
+_SINGLE_VALUED = ("code", "state", "iss", "error", "error_description")
+MAX_CALLBACK_QUERY = 8 * 1024
+
+
+@dataclass(frozen=True)
+class Collaborators:
+    config: Config
+    client: OIDCClient
+    store: SessionStore
+    transactions: Transactions
+    clock: Callable[[], float] = time.time
+
+    @property
+    def login_url(self) -> str:
+        return self.config.base_url + self.config.login_path
+
+
+def login(request: Request, c: Collaborators) -> Response:
+    return_to = safe_return_path(request.GET.get("return_to"))
+    tx, cookie = c.transactions.begin(return_to)
+    response = responses.redirect(c.client.authorization_url(tx))
+    response.headerlist.append(cookie)
+    log.debug("login: redirecting to the authorization endpoint")
+    return response
+
+
+def callback(request: Request, c: Collaborators) -> Response:
+    params = _callback_params(request)
+    state = params.get("state", "")
+    if "error" in params:
+        reason = params.get("error_description") or params["error"]
+        raise RequestError(f"The sign-in was not completed: {reason}", code=_error_code(params["error"]))
+    if not state:
+        raise RequestError("The sign-in response has no state.", code="missing_state")
+    tx = c.transactions.consume(request.environ, state)
+    if tx is None:
+        raise RequestError("This sign-in link has expired or was already used.", code="invalid_state")
+    _check_issuer(params.get("iss"), c)
+    if not params.get("code"):
+        raise RequestError("The sign-in response has no code.", code="missing_code")
+    tokens = c.client.exchange_code(params["code"], tx.code_verifier)
+    claims = c.client.verify_id_token(tokens["id_token"], nonce=tx.nonce)
+    session = Session.from_token_response(tokens, claims, int(c.clock()))
+    response = responses.redirect(c.config.base_url + tx.return_to)
+    # A brand-new session: whatever cookie came in is replaced, stale chunks are deleted.
+    response.headerlist.extend(c.store.save(request.environ, session))
+    response.headerlist.append(c.transactions.clear(state))  # other tabs' logins stay pending
+    log.info("login completed for a user; session opened")
+    return response
+
+
+def logout(request: Request, c: Collaborators) -> Response:
+    session = c.store.load(request.environ)
+    requested = safe_return_path(request.GET.get("return_to"), default="")
+    target = c.config.base_url + requested if requested else c.config.post_logout_redirect
+    headers = c.store.clear(request.environ)
+    headers.extend(c.transactions.clear_all(request.environ))
+    try:
+        location = c.client.logout_url(session.id_token if session else None, target)
+    except Exception as exc:  # the local session is gone whatever the provider's state
+        log.warning("provider unreachable at logout (%s); ending the local session only", type(exc).__name__)
+        location = target
+    response = responses.redirect(location)
+    response.headerlist.extend(headers)
+    log.debug("logout: local session cleared")
+    return response
+
+
+def _callback_params(request: Request) -> dict[str, str]:
+    if request.method not in ("GET", "HEAD"):
+        raise RequestError("The sign-in response must arrive by GET.", code="invalid_request")
+    if len(request.query_string) > MAX_CALLBACK_QUERY:
+        raise RequestError("The sign-in response is too large.", code="invalid_request")
+    for name in _SINGLE_VALUED:
+        if len(request.GET.getall(name)) > 1:
+            raise RequestError(f"The sign-in response repeats the parameter {name}.",
+                               code="duplicate_parameter")
+    return {name: request.GET[name] for name in _SINGLE_VALUED if name in request.GET}
+
+
+def _check_issuer(iss: str | None, c: Collaborators) -> None:
+    """RFC 9207: the authorization response must come from our issuer (mix-up attacks)."""
+    if iss is None:
+        if c.client.metadata.get().get("authorization_response_iss_parameter_supported") is True:
+            raise RequestError("The sign-in response does not name its issuer.", code="missing_issuer")
+        return
+    if not hmac.compare_digest(iss.encode(), c.config.issuer.encode()):
+        raise RequestError("The sign-in response comes from another issuer.", code="issuer_mismatch")
+
+
+def _error_code(error: str) -> str:
+    known = {"access_denied", "login_required", "consent_required", "interaction_required",
+             "invalid_request", "unauthorized_client", "server_error", "temporarily_unavailable"}
+    return error if error in known else "authorization_error"

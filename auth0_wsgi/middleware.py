@@ -1,0 +1,126 @@
+"""The WSGI middleware: route, load the session, inject the environ, call the app."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from webob import Request, Response
+
+from . import environ as keys
+from . import handlers, responses
+from .config import Config
+from .cookies import CookieOptions
+from .errors import Auth0WSGIError, LoginRequired
+from .oidc import OIDCClient
+from .sealing import Sealer
+from .session import Headers, Lifetime, Session, SessionStore
+from .stores.cookie import CookieStore
+from .transaction import Transactions
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger(__name__)
+
+
+class Auth0Middleware:
+    """Requires an Auth0 (OIDC) login for the wrapped WSGI app; see the README for every option.
+
+    ``Auth0Middleware(app, domain=..., client_id=..., ...)``: keyword arguments mirror the ini keys.
+    """
+
+    def __init__(self, app: WSGIApplication, config: Config | None = None, **settings: Any) -> None:
+        if config is not None and settings:
+            raise TypeError("pass either a Config or keyword settings, not both")
+        self.app = app
+        self.config = config or Config.from_settings(settings)
+        self.clock: Callable[[], float] = time.time
+        self._build_collaborators()
+
+    def _build_collaborators(self) -> None:
+        config = self.config
+        lifetime = Lifetime(config.session_rolling_duration, config.session_absolute_duration)
+        options = CookieOptions(config.cookie_path, config.cookie_secure, config.cookie_samesite)
+        self.store: SessionStore = CookieStore(
+            config.session_cookie_name, Sealer(config.secret, "session"), lifetime, options)
+        self.lifetime = lifetime
+        tx_options = CookieOptions(config.base_path + config.callback_path, config.cookie_secure, "Lax")
+        self.collaborators = handlers.Collaborators(
+            config, OIDCClient(config), self.store,
+            Transactions(Sealer(config.secret, "transaction"), tx_options),
+        )
+        self._routes: dict[str, Callable[[Request, handlers.Collaborators], Response]] = {
+            config.login_path: handlers.login,
+            config.callback_path: handlers.callback,
+            config.logout_path: handlers.logout,
+        }
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        keys.scrub(environ, self.config.set_remote_user)
+        path = environ.get("PATH_INFO") or "/"
+        route = self._routes.get(path)
+        if route is not None:
+            return self._handle(route, environ)(environ, start_response)
+        session = self.store.load(environ)
+        if session is None:
+            if self._is_public(path):
+                return self.app(environ, start_response)
+            log.debug("no session for a protected path: challenging")
+            return self._challenge(environ)(environ, start_response)
+        self._inject(environ, session)
+        headers = self._touch(environ, session)
+        if headers:
+            return self.app(environ, _adding_headers(start_response, headers))
+        return self.app(environ, start_response)
+
+    def _inject(self, environ: WSGIEnvironment, session: Session) -> None:
+        environ[keys.USER] = session.user
+        environ[keys.ID_TOKEN] = session.id_token
+        environ[keys.ACCESS_TOKEN] = session.access_token
+        if self.config.set_remote_user:
+            environ[keys.REMOTE_USER] = session.user["sub"]
+
+    def _touch(self, environ: WSGIEnvironment, session: Session) -> Headers:
+        """Slide the rolling expiry, at most every few minutes (no Set-Cookie on most requests)."""
+        now = int(self.clock())
+        if not self.lifetime.wants_touch(session, now):
+            return []
+        return self.store.save(environ, session.touched(now))
+
+    def _is_public(self, path: str) -> bool:
+        if not self.config.require_auth:
+            return True
+        return any(path == prefix or path.startswith(prefix + "/") or prefix == "/"
+                   for prefix in self.config.public_paths)
+
+    def _challenge(self, environ: WSGIEnvironment) -> Response:
+        if responses.is_browser_navigation(environ):
+            return responses.login_redirect(environ, self.collaborators.login_url)
+        return responses.error_response(environ, LoginRequired("This request needs a logged-in session."))
+
+    def _handle(self, route: Callable[[Request, handlers.Collaborators], Response],
+                environ: WSGIEnvironment) -> Response:
+        request = Request(environ)
+        try:
+            response = route(request, self.collaborators)
+        except Auth0WSGIError as error:
+            log.warning("%s failed: %s (%s)", request.path_info, error.code, error.message)
+            response = responses.error_response(environ, error, retry_url=self.collaborators.login_url)
+        except Exception:
+            log.exception("unexpected error in %s", request.path_info)
+            response = responses.error_response(environ, Auth0WSGIError("Something went wrong."))
+        if route is handlers.callback:
+            response.headers["Referrer-Policy"] = "no-referrer"
+            state = request.GET.get("state")
+            if response.status_int >= 400 and state and len(state) < 512:
+                response.headerlist.append(self.collaborators.transactions.clear(state))
+        return response
+
+
+def _adding_headers(start_response: StartResponse, headers: Headers) -> StartResponse:
+    def wrapped(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        return start_response(status, [*response_headers, *headers], exc_info)
+    return wrapped  # type: ignore[return-value]

@@ -1,0 +1,160 @@
+"""The only code that talks to the provider: authorize URL, code exchange, refresh, logout URL.
+
+Discovery and keys are cached (``discovery``); the token endpoint is called through Authlib's
+``OAuth2Session``, one per call because it holds a mutable token.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import requests
+from authlib.common.urls import add_params_to_uri
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import GuestProtocol, KeySet, OctKey
+
+from . import tokens
+from .config import Config
+from .discovery import Metadata, SigningKeys
+from .errors import GrantRejected, ProviderError, ProviderUnavailable, TokenError
+from .transaction import LoginTransaction
+
+log = logging.getLogger(__name__)
+
+# Errors by which the token endpoint refuses *this* grant; anything else is the provider's trouble.
+_GRANT_ERRORS = frozenset({"invalid_grant", "invalid_request", "unauthorized_client", "invalid_scope",
+                           "unsupported_grant_type", "invalid_client", "invalid_target"})
+
+
+def _client_secret_basic(client: Any, method: str, uri: str, headers: dict[str, str],
+                         body: str) -> tuple[str, dict[str, str], str]:
+    """RFC 6749 §2.3.1: form-urlencode id and secret *before* Base64 (Authlib's built-in does not)."""
+    pair = f"{quote(client.client_id, safe='')}:{quote(client.client_secret, safe='')}"
+    headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    return uri, headers, body
+
+
+class OIDCClient:
+    def __init__(self, config: Config, http: requests.Session | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._http = http or requests.Session()
+        self._clock = clock
+        self.metadata = Metadata(config.issuer, self._http, config.http_timeout)
+        self.keys = SigningKeys(lambda: self.metadata.get()["jwks_uri"], self._http, config.http_timeout)
+
+    # -- login -----------------------------------------------------------------------------
+    def authorization_url(self, tx: LoginTransaction) -> str:
+        config = self.config
+        params = dict(config.authorization_params)
+        if config.audience:
+            params["audience"] = config.audience
+        url, _ = self._session().create_authorization_url(
+            self.metadata.get()["authorization_endpoint"], state=tx.state,
+            code_verifier=tx.code_verifier, nonce=tx.nonce, scope=config.scope, **params,
+        )
+        return url
+
+    def exchange_code(self, code: str, code_verifier: str) -> dict[str, Any]:
+        response = self._token_request(
+            grant_type="authorization_code", code=code, code_verifier=code_verifier,
+            redirect_uri=self.config.redirect_uri,
+        )
+        if not isinstance(response.get("id_token"), str):
+            raise ProviderError("the token response holds no id_token")
+        return response
+
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        return self._token_request(grant_type="refresh_token", refresh_token=refresh_token)
+
+    # -- tokens ----------------------------------------------------------------------------
+    def verify_id_token(self, id_token: str, *, nonce: str | None) -> dict[str, Any]:
+        """Signature (pinned algorithm, JWKS), then every claim rule of ``tokens``."""
+        if len(id_token) > tokens.MAX_TOKEN_LENGTH:
+            raise TokenError("ID token rejected: too large")
+        alg = self.config.id_token_signing_alg
+        try:
+            token = jwt.decode(id_token, self._key_for, algorithms=[alg])
+        except JoseError as exc:
+            raise TokenError(f"ID token rejected: {exc.error}") from None
+        except (ValueError, TypeError):
+            raise TokenError("ID token rejected: malformed") from None
+        tokens.check_id_token_claims(
+            token.claims, issuer=self.config.issuer, client_id=self.config.client_id, nonce=nonce,
+            now=int(self._clock()), leeway=self.config.clock_skew,
+        )
+        return dict(token.claims)
+
+    def _key_for(self, guest: GuestProtocol) -> KeySet | OctKey:
+        if self.config.id_token_signing_alg == "HS256":
+            return OctKey.import_key(self.config.client_secret.encode("utf-8"))
+        kid = guest.headers().get("kid")
+        return self.keys.get(kid if isinstance(kid, str) else None)
+
+    # -- logout ----------------------------------------------------------------------------
+    def logout_url(self, id_token: str | None, return_to: str) -> str:
+        """RP-initiated logout, or Auth0's /v2/logout when discovery has no end-session endpoint."""
+        endpoint = self.metadata.get().get("end_session_endpoint")
+        if isinstance(endpoint, str) and endpoint:
+            params = {"client_id": self.config.client_id, "post_logout_redirect_uri": return_to}
+            if id_token:
+                params["id_token_hint"] = id_token
+            return add_params_to_uri(endpoint, list(params.items()))
+        query = urlencode({"client_id": self.config.client_id, "returnTo": return_to})
+        return f"{self.config.issuer.rstrip('/')}/v2/logout?{query}"
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _session(self) -> OAuth2Session:
+        config = self.config
+        session = OAuth2Session(
+            config.client_id, config.client_secret,  # no default scope: a refresh never widens it
+            token_endpoint_auth_method=config.token_endpoint_auth_method,
+            redirect_uri=config.redirect_uri, code_challenge_method="S256",
+        )
+        session.register_client_auth_method(("client_secret_basic", _client_secret_basic))
+        return session
+
+    def _token_request(self, **params: str) -> dict[str, Any]:
+        endpoint = self.metadata.get()["token_endpoint"]
+        grant_type = params.pop("grant_type")
+        session = self._session()
+        try:
+            if grant_type == "refresh_token":
+                token = session.refresh_token(endpoint, timeout=self.config.http_timeout, **params)
+            else:
+                token = session.fetch_token(endpoint, grant_type=grant_type,
+                                            timeout=self.config.http_timeout, **params)
+        except OAuthError as exc:
+            if exc.error in _GRANT_ERRORS:
+                raise GrantRejected(f"the provider refused the {grant_type} grant: {exc.error}",
+                                    error=exc.error) from None
+            raise ProviderError(f"the token endpoint answered error {exc.error}") from None
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise ProviderUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from None
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else 0
+            raise ProviderUnavailable(f"token endpoint answered HTTP {status}") from None
+        except (requests.RequestException, ValueError) as exc:
+            raise ProviderError(f"token endpoint answered garbage: {type(exc).__name__}") from None
+        finally:
+            session.close()
+        return _checked_token_response(dict(token))
+
+
+def _checked_token_response(token: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(token.get("access_token"), str) or not token["access_token"]:
+        raise ProviderError("the token response holds no access_token")
+    if str(token.get("token_type", "")).lower() != "bearer":
+        raise ProviderError("the token response is not of token_type Bearer")
+    for name in ("id_token", "refresh_token"):
+        if name in token and not isinstance(token[name], str):
+            raise ProviderError(f"the token response's {name} is not a string")
+    return token

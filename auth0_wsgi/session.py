@@ -1,0 +1,97 @@
+"""The session value, its lifetime rules, and the small protocol every session store implements."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .tokens import access_token_expiry, unverified_payload
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+Headers = list[tuple[str, str]]
+# Re-writing an unchanged session only to slide its rolling expiry costs a Set-Cookie (and, for a
+# cookie store, the whole cookie) on the response: do it at most this often.
+MAX_TOUCH_INTERVAL = 300
+
+
+@dataclass(frozen=True)
+class Session:
+    """What we keep for a logged-in user. ``user`` is derived from the ID token, not stored twice."""
+
+    id_token: str
+    access_token: str | None
+    expires_at: int | None  # of the access token; None when the provider did not say
+    refresh_token: str | None
+    created_at: int
+    touched_at: int
+    user: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __repr__(self) -> str:  # never print a token, even by accident
+        return f"Session(sub={self.user.get('sub')!r}, created_at={self.created_at})"
+
+    @classmethod
+    def from_token_response(cls, tokens: dict[str, Any], claims: dict[str, Any], now: int) -> Session:
+        return cls(
+            id_token=tokens["id_token"],
+            access_token=tokens.get("access_token"),
+            expires_at=access_token_expiry(tokens, now),
+            refresh_token=tokens.get("refresh_token"),
+            created_at=now,
+            touched_at=now,
+            user=dict(claims),
+        )
+
+    def touched(self, now: int) -> Session:
+        return replace(self, touched_at=now)
+
+    def to_bytes(self) -> bytes:
+        record = [self.id_token, self.access_token, self.expires_at, self.refresh_token,
+                  self.created_at, self.touched_at]
+        return json.dumps(record, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Session | None:
+        """The session, or None for anything that is not a record we wrote."""
+        try:
+            record = json.loads(data)
+            id_token, access_token, expires_at, refresh_token, created_at, touched_at = record
+        except (ValueError, TypeError):
+            return None
+        user = unverified_payload(id_token) if isinstance(id_token, str) else None
+        if user is None or not isinstance(created_at, int) or not isinstance(touched_at, int):
+            return None
+        return cls(id_token, access_token, expires_at, refresh_token, created_at, touched_at, user)
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """Rolling and absolute session expiry, in seconds."""
+
+    rolling: int
+    absolute: int
+
+    def expires_at(self, session: Session) -> int:
+        return min(session.touched_at + self.rolling, session.created_at + self.absolute)
+
+    def is_over(self, session: Session, now: int) -> bool:
+        return now >= self.expires_at(session)
+
+    def wants_touch(self, session: Session, now: int) -> bool:
+        interval = min(MAX_TOUCH_INTERVAL, max(1, self.rolling // 10))
+        return now - session.touched_at >= interval
+
+
+class SessionStore(Protocol):
+    """Loads and saves sessions; the middleware never knows which store it talks to.
+
+    ``save`` and ``clear`` return the response headers (``Set-Cookie``) that make it so.
+    """
+
+    def load(self, environ: WSGIEnvironment) -> Session | None: ...
+
+    def save(self, environ: WSGIEnvironment, session: Session) -> Headers: ...
+
+    def clear(self, environ: WSGIEnvironment) -> Headers: ...

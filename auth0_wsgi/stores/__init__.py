@@ -1,0 +1,1 @@
+"""Session stores: each implements :class:`auth0_wsgi.session.SessionStore`."""

@@ -1,0 +1,65 @@
+"""The default store: the whole session, encrypted, in the browser's cookie (no server needed)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .. import cookies
+from ..sealing import Sealer
+from ..session import Headers, Lifetime, Session
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+log = logging.getLogger(__name__)
+_SEEN = "auth0_wsgi.cookie_names"  # which of our cookies this request carried, to delete stale chunks
+
+
+class CookieStore:
+    def __init__(self, name: str, sealer: Sealer, lifetime: Lifetime, options: cookies.CookieOptions,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.name = name
+        self._sealer = sealer
+        self._lifetime = lifetime
+        self._options = options
+        self._clock = clock
+
+    def load(self, environ: WSGIEnvironment) -> Session | None:
+        found = cookies.read_cookies(environ.get("HTTP_COOKIE", ""), self.name)
+        if not found:
+            return None
+        environ[_SEEN] = found.keys()
+        value = cookies.join_chunks(self.name, found)
+        plaintext = self._sealer.unseal(value) if value else None
+        session = Session.from_bytes(plaintext) if plaintext else None
+        if session is None:
+            log.debug("session cookie present but unreadable: treated as no session")
+            return None
+        if self._lifetime.is_over(session, int(self._clock())):
+            log.debug("session cookie expired")
+            return None
+        return session
+
+    def save(self, environ: WSGIEnvironment, session: Session) -> Headers:
+        max_age = self._lifetime.expires_at(session) - int(self._clock())
+        pieces = cookies.chunk(self.name, self._sealer.seal(session.to_bytes()), self._options, max_age)
+        if pieces is None:
+            log.error("session too large for %d cookies: not saved; consider the Redis store",
+                      cookies.MAX_CHUNKS)
+            return self.clear(environ)
+        headers = [self._options.set_cookie(name, value, max_age) for name, value in pieces]
+        written = {name for name, _ in pieces}
+        return headers + [self._options.delete_cookie(name) for name in self._present(environ)
+                          if name not in written]
+
+    def clear(self, environ: WSGIEnvironment) -> Headers:
+        names = set(self._present(environ)) | {self.name}
+        return [self._options.delete_cookie(name) for name in sorted(names)]
+
+    def _present(self, environ: WSGIEnvironment) -> list[str]:
+        if _SEEN not in environ:
+            environ[_SEEN] = cookies.read_cookies(environ.get("HTTP_COOKIE", ""), self.name).keys()
+        return list(environ[_SEEN])

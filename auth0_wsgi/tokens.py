@@ -1,0 +1,79 @@
+"""Pure token rules: ID-token claims, access-token expiry, session claims.
+
+Nothing here does I/O; time is always a parameter so tests can move the clock.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jwt import JWTClaimsRegistry
+
+from .errors import TokenError
+from .sealing import b64decode
+
+MAX_TOKEN_LENGTH = 16 * 1024  # an Auth0 ID token is ~1-2 KB; anything huge is refused unparsed
+
+
+def check_id_token_claims(claims: Mapping[str, Any], *, issuer: str, client_id: str,
+                          nonce: str | None, now: int, leeway: int) -> None:
+    """Raise :class:`TokenError` unless the claims are exactly what OIDC Core §3.1.3.7 demands."""
+    registry = JWTClaimsRegistry(
+        now=now, leeway=leeway,
+        iss={"essential": True, "value": issuer},
+        sub={"essential": True},
+        aud={"essential": True, "value": client_id},
+        exp={"essential": True},
+        iat={"essential": True},
+    )
+    try:
+        registry.validate(dict(claims))
+    except JoseError as exc:
+        raise TokenError(f"ID token rejected: {exc.error}: {exc.description or ''}".strip()) from None
+    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    azp = claims.get("azp")
+    if (len(audiences) > 1 or azp is not None) and azp != client_id:
+        raise TokenError("ID token rejected: azp must be the client id when aud has several values")
+    if nonce is not None:
+        received = claims.get("nonce")
+        if not isinstance(received, str) or not hmac.compare_digest(received, nonce):
+            raise TokenError("ID token rejected: nonce does not match this login")
+
+
+def unverified_payload(token: str) -> dict[str, Any] | None:
+    """The payload of a JWS we verified earlier (or None when it is not a JWT at all)."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    try:
+        payload = json.loads(b64decode(parts[1]))
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def access_token_expiry(token_response: Mapping[str, Any], now: int) -> int | None:
+    """When the access token expires: ``expires_in``, else a JWT's ``exp``, else unknown (None)."""
+    expires_in = token_response.get("expires_in")
+    if isinstance(expires_in, str) and expires_in.isdigit():
+        expires_in = int(expires_in)
+    if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) and expires_in >= 0:
+        return now + int(expires_in)
+    payload = unverified_payload(str(token_response.get("access_token", "")))
+    exp = payload.get("exp") if payload else None
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+        return int(exp)
+    return None
+
+
+def needs_refresh(expires_at: int | None, now: int, leeway: int) -> bool:
+    """The literal rule: a token that expires within ``leeway`` seconds is refreshed first."""
+    return expires_at is not None and expires_at - now <= leeway
+
+
+def is_expired(expires_at: int | None, now: int) -> bool:
+    return expires_at is not None and expires_at <= now

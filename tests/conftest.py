@@ -1,0 +1,84 @@
+"""Shared fixtures: the fake provider on loopback, a middleware around an echo app, and a login."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import webtest
+
+from auth0_wsgi import Auth0Middleware
+from tests.support.fake_provider import AUDIENCE, CLIENT_ID, CLIENT_SECRET, FakeProvider, query_of
+from tests.support.servers import serve
+
+SECRET = "s" * 40
+BASE_URL = "http://app.test"
+
+
+def echo_app(environ: dict, start_response: Any) -> list[bytes]:
+    """Shows what the middleware gave the app, so tests can assert on it."""
+    seen = {k: environ[k] for k in ("auth0.user", "auth0.access_token", "auth0.id_token", "REMOTE_USER")
+            if k in environ}
+    seen["path"] = environ.get("PATH_INFO")
+    body = json.dumps(seen).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.fixture(scope="session")
+def _fake_provider_server() -> Iterator[FakeProvider]:
+    provider = FakeProvider()
+    with serve(provider) as url:
+        provider.issuer = url + "/"
+        yield provider
+
+
+@pytest.fixture
+def fake(_fake_provider_server: FakeProvider) -> FakeProvider:
+    _fake_provider_server.reset()
+    _fake_provider_server.auth_method = "client_secret_post"
+    return _fake_provider_server
+
+
+def settings_for(fake: FakeProvider, **overrides: Any) -> dict[str, Any]:
+    settings = {"issuer": fake.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                "base_url": BASE_URL, "secret": SECRET, "audience": AUDIENCE, "http_timeout": 2}
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture
+def make_app(fake: FakeProvider) -> Any:
+    def make(**overrides: Any) -> webtest.TestApp:
+        middleware = Auth0Middleware(echo_app, **settings_for(fake, **overrides))
+        return webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
+    return make
+
+
+@pytest.fixture
+def app(make_app: Any) -> webtest.TestApp:
+    return make_app()
+
+
+def start_login(app: webtest.TestApp, return_to: str = "/") -> tuple[str, str]:
+    """GET /login and let the fake provider answer: returns (callback path+query, authorize URL)."""
+    response = app.get("/login", {"return_to": return_to})
+    assert response.status_int == 302
+    authorize_url = response.headers["Location"]
+    provider_answer = requests.get(authorize_url, allow_redirects=False, timeout=5)
+    callback_url = provider_answer.headers["Location"]
+    assert callback_url.startswith(BASE_URL)
+    return callback_url[len(BASE_URL):], authorize_url
+
+
+def log_in(app: webtest.TestApp, return_to: str = "/") -> webtest.TestResponse:
+    callback, _ = start_login(app, return_to)
+    response = app.get(callback)
+    assert response.status_int == 302, response.text
+    return response
+
+
+__all__ = ["BASE_URL", "SECRET", "log_in", "query_of", "settings_for", "start_login"]

@@ -1,0 +1,213 @@
+"""A small OpenID provider of our own that can misbehave on purpose.
+
+The real provider (node-oidc-provider) is what the end-to-end tests use; this one exists for the
+failures a certified provider will not produce: a bad signature, a wrong issuer, a token endpoint
+that answers HTML or hangs. It speaks real HTTP on loopback, so the middleware's whole I/O path runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import secrets
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import parse_qs, unquote, urlencode
+
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from webob import Request, Response
+
+CLIENT_ID = "fake-client"
+CLIENT_SECRET = "fake-secret:with%odd+chars-0123456789abcdef"
+AUDIENCE = "https://api.example.com"
+
+
+@dataclass
+class Grant:
+    client_id: str
+    redirect_uri: str
+    nonce: str | None
+    challenge: str | None
+    scope: str
+
+
+@dataclass
+class FakeProvider:
+    """Knobs are plain attributes; :meth:`reset` puts every one back between tests."""
+
+    issuer: str = ""
+    key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "k1"}))
+    counts: Counter = field(default_factory=Counter)
+    auth_method: str = "client_secret_post"
+    access_token_ttl: int = 3600
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.counts.clear()
+        self.codes: dict[str, Grant] = {}
+        self.refresh_tokens: dict[str, str] = {}  # token -> sub
+        self.discovery_overrides: dict[str, Any] = {}
+        self.discovery_status = 200
+        self.jwks_status = 200
+        self.extra_keys: list[RSAKey] = []
+        self.token_mode = "ok"  # ok | 500 | html | truncated | slow | reset | error:<code>
+        self.token_delay = 0.0
+        self.id_token_claims: Callable[[dict[str, Any]], dict[str, Any]] = lambda claims: claims
+        self.id_token_header: dict[str, Any] = {}
+        self.sign_with: RSAKey | None = None
+        self.omit_iss = False
+        self.iss_override: str | None = None
+        self.sub = "auth0|alice"
+        self.last_authorize: dict[str, str] = {}
+        self.last_token_request: dict[str, str] = {}
+        self.last_authorization_header = ""
+
+    # -- the WSGI app -----------------------------------------------------------------------
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        request = Request(environ)
+        route = {
+            "/.well-known/openid-configuration": self._discovery,
+            "/jwks": self._jwks,
+            "/authorize": self._authorize,
+            "/token": self._token,
+            "/logout": self._logout,
+        }.get(request.path_info)
+        self.counts[request.path_info] += 1
+        response = route(request) if route else Response(status=404)
+        return response(environ, start_response)
+
+    def _discovery(self, request: Request) -> Response:
+        document = {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.issuer + "authorize",
+            "token_endpoint": self.issuer + "token",
+            "jwks_uri": self.issuer + "jwks",
+            "end_session_endpoint": self.issuer + "logout",
+            "authorization_response_iss_parameter_supported": True,
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
+        document.update(self.discovery_overrides)
+        document = {k: v for k, v in document.items() if v is not None}
+        return Response(json=document, status=self.discovery_status)
+
+    def _jwks(self, request: Request) -> Response:
+        keys = [k.as_dict(private=False) for k in [self.key, *self.extra_keys]]
+        return Response(json={"keys": keys}, status=self.jwks_status)
+
+    def _authorize(self, request: Request) -> Response:
+        params = {k: request.GET[k] for k in request.GET}
+        self.last_authorize = params
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = Grant(params.get("client_id", ""), params.get("redirect_uri", ""),
+                                 params.get("nonce"), params.get("code_challenge"), params.get("scope", ""))
+        query = {"code": code, "state": params.get("state", "")}
+        if not self.omit_iss:
+            query["iss"] = self.iss_override or self.issuer
+        return Response(status=302, location=f"{params.get('redirect_uri')}?{urlencode(query)}")
+
+    def _logout(self, request: Request) -> Response:
+        return Response(status=302, location=request.GET.get("post_logout_redirect_uri", self.issuer))
+
+    # -- the token endpoint -----------------------------------------------------------------
+    def _token(self, request: Request) -> Response:
+        form = {k: request.POST[k] for k in request.POST}
+        self.last_token_request = form
+        self.last_authorization_header = request.headers.get("Authorization", "")
+        self.counts["grant:" + form.get("grant_type", "")] += 1
+        broken = self._misbehave()
+        if broken is not None:
+            return broken
+        if not self._client_ok(request, form):
+            return _oauth_error("invalid_client", 401)
+        if form.get("grant_type") == "authorization_code":
+            return self._code_grant(form)
+        if form.get("grant_type") == "refresh_token":
+            return self._refresh_grant(form)
+        return _oauth_error("unsupported_grant_type")
+
+    def _misbehave(self) -> Response | None:
+        if self.token_delay:
+            time.sleep(self.token_delay)
+        mode = self.token_mode
+        if mode == "500":
+            return Response(status=500, body=b"Internal Server Error")
+        if mode == "html":
+            return Response(status=200, content_type="text/html", body=b"<html>maintenance</html>")
+        if mode == "truncated":
+            return Response(status=200, content_type="application/json", body=b'{"access_token": "abc')
+        if mode.startswith("error:"):
+            return _oauth_error(mode.split(":", 1)[1])
+        return None
+
+    def _client_ok(self, request: Request, form: dict[str, str]) -> bool:
+        if self.auth_method == "client_secret_basic":
+            header = request.headers.get("Authorization", "")
+            if not header.startswith("Basic "):
+                return False
+            client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            return unquote(client_id) == CLIENT_ID and unquote(secret) == CLIENT_SECRET
+        return form.get("client_id") == CLIENT_ID and form.get("client_secret") == CLIENT_SECRET
+
+    def _code_grant(self, form: dict[str, str]) -> Response:
+        with self._lock:
+            grant = self.codes.pop(form.get("code", ""), None)
+        if grant is None or grant.redirect_uri != form.get("redirect_uri"):
+            return _oauth_error("invalid_grant")
+        verifier = form.get("code_verifier", "")
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        if grant.challenge != challenge:
+            return _oauth_error("invalid_grant")
+        return self._tokens(grant.nonce, "offline_access" in grant.scope.split())
+
+    def _refresh_grant(self, form: dict[str, str]) -> Response:
+        with self._lock:
+            sub = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+        if sub is None:
+            return _oauth_error("invalid_grant")
+        return self._tokens(None, True)
+
+    def _tokens(self, nonce: str | None, offline: bool) -> Response:
+        now = int(time.time())
+        body: dict[str, Any] = {
+            "access_token": self.access_token(now),
+            "id_token": self.id_token(nonce, now),
+            "token_type": "Bearer",
+            "expires_in": self.access_token_ttl,
+        }
+        if offline:
+            body["refresh_token"] = secrets.token_urlsafe(24)
+            self.refresh_tokens[body["refresh_token"]] = self.sub
+        return Response(json=body, headers={"Cache-Control": "no-store"})
+
+    def id_token(self, nonce: str | None, now: int) -> str:
+        claims = {"iss": self.issuer, "sub": self.sub, "aud": CLIENT_ID, "iat": now, "exp": now + 3600,
+                  "name": "Alice Example", "email": "alice@example.com", "sid": "sid-1"}
+        if nonce is not None:
+            claims["nonce"] = nonce
+        header = {"alg": "RS256", "kid": "k1", **self.id_token_header}
+        return jwt.encode(header, self.id_token_claims(claims), self.sign_with or self.key,
+                          algorithms=[header["alg"]])
+
+    def access_token(self, now: int) -> str:
+        claims = {"iss": self.issuer, "sub": self.sub, "aud": [AUDIENCE, self.issuer + "userinfo"],
+                  "iat": now, "exp": now + self.access_token_ttl, "scope": "openid profile read:messages"}
+        return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key)
+
+
+def _oauth_error(error: str, status: int = 400) -> Response:
+    return Response(json={"error": error, "error_description": f"fake {error}"}, status=status)
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(url.split("?", 1)[1]).items()} if "?" in url else {}
+
+
+
