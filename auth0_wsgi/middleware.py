@@ -99,7 +99,8 @@ class Auth0Middleware:
     def _challenge(self, environ: WSGIEnvironment) -> Response:
         if responses.is_browser_navigation(environ):
             return responses.login_redirect(environ, self.collaborators.login_url)
-        return responses.error_response(environ, LoginRequired("This request needs a logged-in session."))
+        return responses.error_response(
+            environ, LoginRequired("This request needs a logged-in session."), as_json=True)
 
     def _handle(self, route: Callable[[Request, handlers.Collaborators], Response],
                 environ: WSGIEnvironment) -> Response:

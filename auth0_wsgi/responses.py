@@ -60,9 +60,9 @@ def original_path(environ: WSGIEnvironment) -> str:
 
 
 def error_response(environ: WSGIEnvironment, error: Auth0WSGIError, *, title: str = "Sign-in problem",
-                   retry_url: str | None = None) -> Response:
+                   retry_url: str | None = None, as_json: bool = False) -> Response:
     status = error.status
-    if wants_json(environ):
+    if as_json or wants_json(environ):
         response = Response(status=status, content_type="application/json", charset="utf-8")
         response.text = json.dumps({"error": error.code, "error_description": error.message})
     else:
@@ -79,5 +79,6 @@ def error_response(environ: WSGIEnvironment, error: Auth0WSGIError, *, title: st
 
 
 def wants_json(environ: WSGIEnvironment) -> bool:
-    accept = environ.get("HTTP_ACCEPT", "")
-    return "text/html" not in accept and not is_browser_navigation(environ)
+    if environ.get("HTTP_X_REQUESTED_WITH", "").lower() == "xmlhttprequest":
+        return True
+    return "text/html" not in environ.get("HTTP_ACCEPT", "") and not is_browser_navigation(environ)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-
 import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode
 
 from joserfc import jwt

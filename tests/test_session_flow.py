@@ -1,0 +1,210 @@
+"""The session after login: the hot path, tampering, spoofing, expiry and logout."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from auth0_wsgi import Auth0Middleware
+from tests.conftest import BASE_URL, echo_app, log_in, query_of, settings_for
+
+HTML = {"Accept": "text/html"}
+JSON = {"Accept": "application/json"}
+
+
+def _session_cookie_headers(response) -> list[str]:
+    return [v for k, v in response.headerlist if k == "Set-Cookie" and v.startswith("auth0_session")]
+
+
+def test_authenticated_hot_path_makes_no_provider_call_and_sets_no_cookie(app, fake):
+    log_in(app)
+    before = sum(fake.counts.values())
+    for _ in range(5):
+        response = app.get("/data", headers=JSON)
+        assert response.json["auth0.user"]["sub"] == "auth0|alice"
+        assert _session_cookie_headers(response) == []
+    assert sum(fake.counts.values()) == before
+
+
+def test_session_cookie_flags(make_app):
+    app = make_app(base_url="https://app.test")
+    response = app.get("/login")
+    cookie = next(v for k, v in response.headerlist if k == "Set-Cookie")
+    for flag in ("httponly", "secure", "samesite=lax", "path=/callback"):
+        assert flag in cookie.lower()
+
+
+def test_login_always_issues_a_new_session_cookie(app):
+    """No fixation: whatever cookie the browser had before login does not survive it."""
+    app.set_cookie("auth0_session", "planted-by-attacker")
+    log_in(app)
+    assert app.cookies["auth0_session"] != "planted-by-attacker"
+    first = app.cookies["auth0_session"]
+    log_in(app)
+    assert app.cookies["auth0_session"] != first
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda v: v[:-5],
+    lambda v: v[:20] + ("A" if v[20] != "A" else "B") + v[21:],
+    lambda v: v + "x",
+    lambda v: "",
+    lambda v: "not.a.jwe.at.all",
+    lambda v: "x" * 5000,
+], ids=["truncated", "flipped", "extended", "empty", "garbage", "oversized"])
+def test_tampered_cookie_means_no_session(app, mangle):
+    log_in(app)
+    value = app.cookies["auth0_session"]
+    app.set_cookie("auth0_session", mangle(value))
+    assert app.get("/data", headers=JSON, status=401).json["error"] == "login_required"
+    assert app.get("/page", headers=HTML).status_int == 302
+
+
+def test_cookie_from_another_secret_means_no_session(make_app):
+    one, other = make_app(), make_app(secret="t" * 40)
+    log_in(one)
+    other.set_cookie("auth0_session", one.cookies["auth0_session"])
+    other.get("/data", headers=JSON, status=401)
+
+
+def test_secret_rotation_keeps_sessions(make_app):
+    old = make_app(secret="o" * 40)
+    log_in(old)
+    rotated = make_app(secret=["n" * 40, "o" * 40])
+    rotated.set_cookie("auth0_session", old.cookies["auth0_session"])
+    assert rotated.get("/data", headers=JSON).json["auth0.user"]["sub"] == "auth0|alice"
+
+
+def test_login_cookie_is_not_accepted_as_a_session(app):
+    response = app.get("/login")
+    tx_value = next(v for k, v in app.cookies.items() if k.startswith("a0tx."))
+    assert response.status_int == 302
+    app.set_cookie("auth0_session", tx_value)
+    app.get("/data", headers=JSON, status=401)
+
+
+@pytest.mark.parametrize("key", ["auth0.user", "auth0.access_token", "REMOTE_USER"])
+def test_client_supplied_identity_never_reaches_the_app(make_app, key):
+    app = make_app(public_paths="/public")
+    seen = app.get("/public", extra_environ={key: "spoofed"}).json
+    assert key not in seen
+
+
+def test_public_paths_match_whole_segments(make_app):
+    app = make_app(public_paths="/public")
+    assert app.get("/public").status_int == 200
+    assert app.get("/public/x").status_int == 200
+    assert app.get("/publicity", headers=JSON, status=401)
+
+
+def test_require_auth_false_serves_anonymous_and_still_injects_sessions(make_app):
+    app = make_app(require_auth=False)
+    assert app.get("/anything").json == {"path": "/anything"}
+    log_in(app)
+    assert app.get("/anything").json["REMOTE_USER"] == "auth0|alice"
+
+
+def test_set_remote_user_false(make_app):
+    app = make_app(set_remote_user=False)
+    log_in(app)
+    assert "REMOTE_USER" not in app.get("/x").json
+
+
+@pytest.mark.parametrize("headers", [
+    {"Accept": "application/json"}, {}, {"Accept": "*/*"},
+    {"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"},
+], ids=["json", "no-accept", "star", "xhr"])
+def test_non_navigation_gets_401(app, headers):
+    assert app.get("/page", headers=headers, status=401).json["error"] == "login_required"
+
+
+def test_post_without_session_gets_401_and_app_is_not_called(app):
+    response = app.post("/form", {"a": "b"}, headers=HTML, status=401)
+    assert "path" not in response.text
+
+
+def test_sec_fetch_mode_navigate_counts_as_a_browser(app):
+    assert app.get("/page", headers={"Sec-Fetch-Mode": "navigate"}).status_int == 302
+
+
+def test_rolling_expiry_slides_and_absolute_expiry_ends(fake):
+    import webtest
+    now = [1_000_000.0]
+    middleware = Auth0Middleware(echo_app, **settings_for(
+        fake, session_rolling_duration=600, session_absolute_duration=1800))
+    middleware.clock = middleware.store._clock = lambda: now[0]
+    app = webtest.TestApp(middleware)
+    fake_time = __import__("time").time
+    now[0] = fake_time()
+    log_in(app)
+    now[0] += 30
+    assert _session_cookie_headers(app.get("/x", headers=JSON)) == []  # too soon to re-write
+    now[0] += 100
+    assert _session_cookie_headers(app.get("/x", headers=JSON))  # slid
+    now[0] += 500  # 630 s after login, but only 500 s after the slide
+    app.get("/x", headers=JSON, status=200)
+    now[0] += 1300  # past the absolute limit
+    app.get("/x", headers=JSON, status=401)
+
+
+def test_logout_clears_cookies_and_ends_the_provider_session(app, fake):
+    log_in(app)
+    id_token = app.get("/x").json["auth0.id_token"]
+    response = app.get("/logout?return_to=/bye")
+    location = response.headers["Location"]
+    assert location.startswith(fake.issuer + "logout?")
+    params = query_of(location)
+    assert params["id_token_hint"] == id_token
+    assert params["client_id"] == "fake-client"
+    assert params["post_logout_redirect_uri"] == BASE_URL + "/bye"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "auth0_session" not in app.cookies
+    app.get("/x", headers=JSON, status=401)
+
+
+def test_logout_with_unsafe_return_to_goes_to_post_logout_redirect(app):
+    log_in(app)
+    params = query_of(app.get("/logout?return_to=//evil.com").headers["Location"])
+    assert params["post_logout_redirect_uri"] == BASE_URL + "/"
+
+
+def test_logout_without_session_still_completes(app):
+    response = app.get("/logout")
+    assert response.status_int == 302
+    assert "id_token_hint" not in query_of(response.headers["Location"])
+
+
+def test_logout_falls_back_to_auth0_v2_logout(app, fake):
+    fake.discovery_overrides["end_session_endpoint"] = None
+    location = app.get("/logout").headers["Location"]
+    assert location.startswith(fake.issuer + "v2/logout?")
+    assert query_of(location) == {"client_id": "fake-client", "returnTo": BASE_URL + "/"}
+
+
+def test_replayed_cookie_after_logout_still_decrypts_with_the_cookie_store(app):
+    """Documented limit of the cookie store: a copied cookie lives until it expires (see README)."""
+    log_in(app)
+    copied = app.cookies["auth0_session"]
+    app.get("/logout")
+    app.set_cookie("auth0_session", copied)
+    assert app.get("/x", headers=JSON).status_int == 200
+
+
+@pytest.mark.parametrize("payload", [
+    "//evil.com", "/\\evil.com", "/%09/evil.com", "https:evil.com", "javascript:alert(1)",
+    "https://evil.com", "/%2F%2Fevil.com",
+])
+def test_login_return_to_open_redirect_payloads_end_on_root(app, fake, payload):
+    from tests.conftest import start_login
+    callback, _ = start_login(app, payload)
+    assert app.get(callback).headers["Location"] == BASE_URL + "/"
+
+
+def test_large_session_is_chunked_and_read_back(app, fake):
+    roles = [secrets.token_hex(20) for _ in range(80)]  # random: compression must not make it small
+    fake.id_token_claims = lambda c: {**c, "app_metadata": {"roles": roles}}
+    log_in(app)
+    assert {"auth0_session.0", "auth0_session.1"} <= set(app.cookies)
+    assert "auth0_session" not in app.cookies
+    assert len(app.get("/x").json["auth0.user"]["app_metadata"]["roles"]) == 80
