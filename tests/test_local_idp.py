@@ -1,0 +1,408 @@
+"""The local Auth0-like provider (examples/local_idp), driven by a minimal
+relying party written with plain requests."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+import pytest
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "local_idp"))
+
+from local_idp import (
+    Client,
+    LocalIdP,
+    confirm_logout,
+    ensure_installed,
+    follow_redirects,
+    login_via_form,
+)
+
+pytestmark = pytest.mark.e2e
+
+REDIRECT_URI = "http://127.0.0.1:9/callback"  # nothing listens: we stop at the redirect
+POST_LOGOUT_URI = "http://127.0.0.1:9/logged-out"
+AUDIENCE = "https://api.example.com"
+ACCESS_TOKEN_TTL = 7
+FULL_SCOPE = "openid profile email offline_access read:messages"
+
+POST_CLIENT = Client("post-app", "post-secret", [REDIRECT_URI], [POST_LOGOUT_URI])
+BASIC_CLIENT = Client(
+    "basic:app",
+    "s3cr:et%2B+x/=",  # must be form-urlencoded before base64 (RFC 6749 §2.3.1)
+    [REDIRECT_URI],
+    token_endpoint_auth_method="client_secret_basic",
+    id_token_signed_response_alg="HS256",
+)
+
+
+def require_provider() -> None:
+    """Skip when the npm deps are missing, but fail in CI where they must exist."""
+    try:
+        ensure_installed()
+    except RuntimeError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"local IdP unavailable in CI: {error}")
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[LocalIdP]:
+    require_provider()
+    with LocalIdP([POST_CLIENT, BASIC_CLIENT], access_token_ttl=ACCESS_TOKEN_TTL) as provider:
+        yield provider
+
+
+@pytest.fixture
+def browser() -> Iterator[requests.Session]:
+    with requests.Session() as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def discovery(idp: LocalIdP) -> dict[str, Any]:
+    response = requests.get(idp.url(".well-known/openid-configuration"), timeout=10)
+    response.raise_for_status()
+    metadata: dict[str, Any] = response.json()
+    return metadata
+
+
+# ------------------------------------------------------------ RP helpers
+
+
+def b64url_decode(data: str) -> bytes:
+    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+
+
+def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    header, payload, _ = token.split(".")
+    return json.loads(b64url_decode(header)), json.loads(b64url_decode(payload))
+
+
+def verify_rs256(token: str, jwks: dict[str, Any]) -> None:
+    """RSASSA-PKCS1-v1_5 / SHA-256 verification with plain integers (RFC 8017 §8.2.2)."""
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    kid = json.loads(b64url_decode(header_b64))["kid"]
+    key = next(k for k in jwks["keys"] if k["kid"] == kid)
+    modulus = int.from_bytes(b64url_decode(key["n"]), "big")
+    exponent = int.from_bytes(b64url_decode(key["e"]), "big")
+    size = (modulus.bit_length() + 7) // 8
+    signature = int.from_bytes(b64url_decode(signature_b64), "big")
+    encoded = pow(signature, exponent, modulus).to_bytes(size, "big")
+    digest = hashlib.sha256(f"{header_b64}.{payload_b64}".encode()).digest()
+    digest_info = bytes.fromhex("3031300d060960864801650304020105000420") + digest
+    expected = b"\x00\x01" + b"\xff" * (size - len(digest_info) - 3) + b"\x00" + digest_info
+    assert hmac.compare_digest(encoded, expected), "bad RS256 signature"
+
+
+def verify_hs256(token: str, secret: str) -> None:
+    signing_input, _, signature = token.rpartition(".")
+    mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    assert hmac.compare_digest(mac, b64url_decode(signature)), "bad HS256 signature"
+
+
+@dataclass
+class Authorization:
+    callback: dict[str, str]
+    nonce: str
+    state: str
+    verifier: str
+
+
+def authorize_url(discovery: dict[str, Any], client: Client, **params: str) -> tuple[str, str, str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    nonce, state = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    query = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": FULL_SCOPE,
+        "audience": AUDIENCE,
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **params,
+    }
+    return f"{discovery['authorization_endpoint']}?{urlencode(query)}", nonce, state, verifier
+
+
+def callback_params(response: requests.Response) -> dict[str, str]:
+    assert response.status_code in (302, 303), response.text
+    location = response.headers["Location"]
+    assert location.startswith(REDIRECT_URI)
+    return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
+
+
+def log_in(
+    http: requests.Session, discovery: dict[str, Any], client: Client, user: str = "alice", **params: str
+) -> Authorization:
+    """Browser part of the code flow: /authorize, the login form, back to the RP."""
+    url, nonce, state, verifier = authorize_url(discovery, client, **params)
+    login_page = follow_redirects(http, http.get(url, allow_redirects=False, timeout=10), REDIRECT_URI)
+    assert login_page.status_code == 200 and 'name="login"' in login_page.text, login_page.text
+    final = login_via_form(http, login_page, user, stop_at_redirect_to=REDIRECT_URI)
+    return Authorization(callback_params(final), nonce, state, verifier)
+
+
+def token_request(discovery: dict[str, Any], client: Client, data: dict[str, str]) -> requests.Response:
+    if client.token_endpoint_auth_method == "client_secret_basic":
+        credentials = f"{quote(client.client_id, safe='')}:{quote(client.client_secret, safe='')}"
+        headers = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+        return requests.post(discovery["token_endpoint"], data=data, headers=headers, timeout=10)
+    auth = {"client_id": client.client_id, "client_secret": client.client_secret}
+    return requests.post(discovery["token_endpoint"], data={**data, **auth}, timeout=10)
+
+
+def redeem(discovery: dict[str, Any], client: Client, authorization: Authorization) -> dict[str, Any]:
+    response = token_request(
+        discovery,
+        client,
+        {
+            "grant_type": "authorization_code",
+            "code": authorization.callback["code"],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": authorization.verifier,
+        },
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+def refresh(discovery: dict[str, Any], client: Client, refresh_token: str) -> requests.Response:
+    return token_request(discovery, client, {"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_discovery_looks_like_auth0(idp: LocalIdP, discovery: dict[str, Any]) -> None:
+    assert idp.issuer == f"http://127.0.0.1:{idp.port}/"
+    assert discovery["issuer"] == idp.issuer
+    assert discovery["end_session_endpoint"] == idp.url("oidc/logout")
+    assert discovery["authorization_response_iss_parameter_supported"] is True
+    assert discovery["code_challenge_methods_supported"] == ["S256"]
+    assert {"openid", "profile", "email", "offline_access"} <= set(discovery["scopes_supported"])
+    assert discovery["token_endpoint"] == idp.url("oauth/token")
+
+
+def test_login_page_has_no_internet_resources(discovery: dict[str, Any], browser: requests.Session) -> None:
+    url, *_ = authorize_url(discovery, POST_CLIENT)
+    page = browser.get(url, timeout=10)
+    assert page.status_code == 200 and 'name="login"' in page.text
+    assert "@import" not in page.text and "googleapis" not in page.text
+    # The app shares 127.0.0.1 (cookies ignore ports), so the names must not clash.
+    names = set(browser.cookies.keys())
+    assert {"_idp_interaction", "_idp_interaction_resume"} <= names
+    assert all(name.startswith("_idp_") for name in names), names
+
+
+def test_code_flow_with_audience_and_offline_access(
+    idp: LocalIdP, discovery: dict[str, Any], browser: requests.Session
+) -> None:
+    authorization = log_in(browser, discovery, POST_CLIENT)
+    assert authorization.callback["state"] == authorization.state
+    assert authorization.callback["iss"] == idp.issuer
+
+    tokens = redeem(discovery, POST_CLIENT, authorization)
+    assert tokens["token_type"].lower() == "bearer"
+    assert tokens["expires_in"] == ACCESS_TOKEN_TTL
+    assert tokens["refresh_token"]  # offline_access kept without prompt=consent
+    assert set(tokens["scope"].split()) == set(FULL_SCOPE.split())
+
+    jwks = requests.get(discovery["jwks_uri"], timeout=10).json()
+    verify_rs256(tokens["id_token"], jwks)
+    _, id_token = jwt_parts(tokens["id_token"])
+    assert id_token["iss"] == idp.issuer and id_token["aud"] == POST_CLIENT.client_id
+    assert id_token["sub"] == "alice" and id_token["nonce"] == authorization.nonce
+    assert id_token["name"] == "Alice Example" and id_token["nickname"] == "alice"
+    assert id_token["email"] == "alice@example.com" and id_token["email_verified"] is True
+    assert id_token["picture"].startswith("data:image/svg+xml")
+    assert id_token["sid"]
+
+    verify_rs256(tokens["access_token"], jwks)
+    header, access_token = jwt_parts(tokens["access_token"])
+    assert header["typ"] == "at+jwt"
+    assert access_token["aud"] == [AUDIENCE, idp.url("userinfo")]
+    assert access_token["sub"] == "alice" and access_token["iss"] == idp.issuer
+    assert access_token["azp"] == POST_CLIENT.client_id
+    assert set(access_token["scope"].split()) == set(FULL_SCOPE.split())
+    assert access_token["exp"] - access_token["iat"] == ACCESS_TOKEN_TTL
+
+
+def test_client_secret_basic_with_special_characters(
+    discovery: dict[str, Any], browser: requests.Session
+) -> None:
+    tokens = redeem(discovery, BASIC_CLIENT, log_in(browser, discovery, BASIC_CLIENT, user="bob.smith"))
+    header, id_token = jwt_parts(tokens["id_token"])
+    assert header["alg"] == "HS256"
+    verify_hs256(tokens["id_token"], BASIC_CLIENT.client_secret)
+    assert id_token["aud"] == BASIC_CLIENT.client_id
+    assert id_token["name"] == "Bob Smith" and id_token["email"] == "bob.smith@example.com"
+
+    wrong = Client(
+        BASIC_CLIENT.client_id, "s3cr:et", [REDIRECT_URI], token_endpoint_auth_method="client_secret_basic"
+    )
+    response = refresh(discovery, wrong, tokens["refresh_token"])
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+
+
+def test_refresh_rotates_and_rejects_reuse(
+    idp: LocalIdP, discovery: dict[str, Any], browser: requests.Session
+) -> None:
+    idp.reset_stats()
+    first = redeem(discovery, POST_CLIENT, log_in(browser, discovery, POST_CLIENT))
+
+    response = refresh(discovery, POST_CLIENT, first["refresh_token"])
+    assert response.status_code == 200, response.text
+    second = response.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert second["expires_in"] == ACCESS_TOKEN_TTL
+    assert jwt_parts(second["id_token"])[1]["sub"] == "alice"
+    assert AUDIENCE in jwt_parts(second["access_token"])[1]["aud"]
+
+    reused = refresh(discovery, POST_CLIENT, first["refresh_token"])
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    # Reuse revokes the whole grant, the newest refresh token included.
+    revoked = refresh(discovery, POST_CLIENT, second["refresh_token"])
+    assert revoked.status_code == 400 and revoked.json()["error"] == "invalid_grant"
+
+    assert idp.stats() == {
+        "authorization_code": 1,
+        "authorization_code_errors": 0,
+        "refresh_token": 3,
+        "refresh_token_errors": 2,
+    }
+    idp.reset_stats()
+    assert idp.stats()["refresh_token"] == 0
+
+
+def test_revocation_endpoint_revokes_refresh_token(
+    discovery: dict[str, Any], browser: requests.Session
+) -> None:
+    tokens = redeem(discovery, POST_CLIENT, log_in(browser, discovery, POST_CLIENT))
+    revoke = requests.post(
+        discovery["revocation_endpoint"],
+        data={
+            "token": tokens["refresh_token"],
+            "client_id": POST_CLIENT.client_id,
+            "client_secret": POST_CLIENT.client_secret,
+        },
+        timeout=10,
+    )
+    assert revoke.status_code == 200
+    assert refresh(discovery, POST_CLIENT, tokens["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_without_audience_the_access_token_is_for_userinfo(
+    discovery: dict[str, Any], browser: requests.Session
+) -> None:
+    authorization = log_in(browser, discovery, POST_CLIENT, scope="openid profile email", audience="")
+    tokens = redeem(discovery, POST_CLIENT, authorization)
+    assert tokens["access_token"].count(".") != 2  # opaque, like Auth0 without audience
+    assert "refresh_token" not in tokens
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    userinfo = requests.get(discovery["userinfo_endpoint"], headers=bearer, timeout=10)
+    assert userinfo.status_code == 200
+    assert userinfo.json()["email"] == "alice@example.com"
+
+
+def test_sso_then_rp_initiated_logout(discovery: dict[str, Any], browser: requests.Session) -> None:
+    http = browser
+    tokens = redeem(discovery, POST_CLIENT, log_in(http, discovery, POST_CLIENT))
+
+    # The provider session logs the user in again without the form.
+    url, *_ = authorize_url(discovery, POST_CLIENT)
+    silent = follow_redirects(http, http.get(url, allow_redirects=False, timeout=10), REDIRECT_URI)
+    assert "code" in callback_params(silent)
+
+    logout_query = urlencode(
+        {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": POST_LOGOUT_URI, "state": "bye"}
+    )
+    page = http.get(f"{discovery['end_session_endpoint']}?{logout_query}", timeout=10)
+    assert page.status_code == 200 and ".submit()" in page.text
+    done = confirm_logout(http, page, stop_at_redirect_to=POST_LOGOUT_URI)
+    assert done.status_code in (302, 303) and done.headers["Location"] == f"{POST_LOGOUT_URI}?state=bye"
+
+    url, *_ = authorize_url(discovery, POST_CLIENT)
+    assert 'name="login"' in http.get(url, timeout=10).text  # session gone: the form again
+    # Like Auth0, logging out does not revoke offline (refresh) access.
+    assert refresh(discovery, POST_CLIENT, tokens["refresh_token"]).status_code == 200
+
+
+class LogoutReceiver(BaseHTTPRequestHandler):
+    """An RP's back-channel logout endpoint that records the logout tokens."""
+
+    tokens: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        self.tokens.append(parse_qs(body)["logout_token"][0])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep the test output quiet
+
+
+def test_backchannel_logout_sends_logout_token(browser: requests.Session) -> None:
+    require_provider()
+    receiver = HTTPServer(("127.0.0.1", 0), LogoutReceiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    client = Client(
+        "bc-app",
+        "bc-secret",
+        [REDIRECT_URI],
+        backchannel_logout_uri=f"http://127.0.0.1:{receiver.server_port}/backchannel",
+    )
+    try:
+        with LocalIdP([client]) as idp:
+            discovery = requests.get(idp.url(".well-known/openid-configuration"), timeout=10).json()
+            assert discovery["backchannel_logout_supported"] is True
+            tokens = redeem(discovery, client, log_in(browser, discovery, client))
+            page = browser.get(discovery["end_session_endpoint"], params={"client_id": "bc-app"}, timeout=10)
+            assert confirm_logout(browser, page).status_code == 200
+            verify_rs256(LogoutReceiver.tokens[-1], requests.get(discovery["jwks_uri"], timeout=10).json())
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    _, logout = jwt_parts(LogoutReceiver.tokens[-1])
+    assert logout["sub"] == "alice" and logout["aud"] == "bc-app"
+    assert "http://schemas.openid.net/event/backchannel-logout" in logout["events"]
+    assert logout["sid"] == jwt_parts(tokens["id_token"])[1]["sid"]
+
+
+def test_unknown_audience_is_rejected(discovery: dict[str, Any]) -> None:
+    url, *_ = authorize_url(discovery, POST_CLIENT, audience="https://unknown.example.com")
+    response = requests.get(url, allow_redirects=False, timeout=10)
+    assert callback_params(response)["error"] == "invalid_target"
+
+
+def test_missing_node_is_reported() -> None:
+    with pytest.raises(RuntimeError, match="not found"):
+        ensure_installed(node="definitely-not-node-executable")
+
+
+def test_startup_failure_reports_stderr() -> None:
+    require_provider()
+    bad = Client("bad", "secret", ["not a url"])
+    with pytest.raises(RuntimeError, match="exited with code") as error, LocalIdP([bad]):
+        pass
+    assert "redirect_uris" in str(error.value)
