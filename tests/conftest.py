@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,21 +10,12 @@ import requests
 import webtest
 
 from auth0_wsgi import Auth0Middleware
+from tests.support.apps import echo_app
 from tests.support.fake_provider import AUDIENCE, CLIENT_ID, CLIENT_SECRET, FakeProvider, query_of
 from tests.support.servers import serve
 
 SECRET = "s" * 40
 BASE_URL = "http://app.test"
-
-
-def echo_app(environ: dict, start_response: Any) -> list[bytes]:
-    """Shows what the middleware gave the app, so tests can assert on it."""
-    seen = {k: environ[k] for k in ("auth0.user", "auth0.access_token", "auth0.id_token", "REMOTE_USER")
-            if k in environ}
-    seen["path"] = environ.get("PATH_INFO")
-    body = json.dumps(seen).encode()
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return [body]
 
 
 @pytest.fixture(scope="session")
