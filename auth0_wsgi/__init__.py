@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from .api import api_session
 from .config import Config
-from .environ import get_access_token, get_id_token, get_user
+from .environ import get_access_token, get_id_token, get_user, refresh_access_token
 from .errors import Auth0WSGIError, ConfigError
 from .middleware import Auth0Middleware
 
@@ -13,7 +14,9 @@ __all__ = [
     "Auth0WSGIError",
     "Config",
     "ConfigError",
+    "api_session",
     "get_access_token",
     "get_id_token",
     "get_user",
+    "refresh_access_token",
 ]

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,7 @@ class Config:
     id_token_signing_alg: str = "RS256"
     set_remote_user: bool = True
     refresh_leeway: int = 60
+    refresh_lock_dir: str = field(default_factory=lambda: _default_lock_dir())
 
     @property
     def redirect_uri(self) -> str:
@@ -147,7 +149,7 @@ def _issuer(merged: Mapping[str, Any]) -> str:
     if issuer:
         url = _parse("issuer", issuer, parsing.as_text)
         parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        if parts.scheme not in ("https", "http") or not parts.hostname or "?" in url or "#" in url:
             raise ConfigError("issuer", f"{url!r} is not an absolute http(s) URL",
                               "write the provider's issuer exactly, e.g. https://tenant.us.auth0.com/")
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -159,7 +161,7 @@ def _issuer(merged: Mapping[str, Any]) -> str:
 
 def _base_url(url: str) -> str:
     parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+    if parts.scheme not in ("https", "http") or not parts.hostname or "?" in url or "#" in url:
         raise ConfigError("base_url", f"{url!r} is not an absolute http(s) URL without query",
                           "write the app's external URL, e.g. https://app.example.com")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -204,6 +206,18 @@ def _check_consistency(config: Config) -> None:
     if config.id_token_signing_alg == "HS256" and len(config.client_secret) < 32:
         raise ConfigError("id_token_signing_alg", "HS256 needs a client secret of 32+ characters",
                           "use RS256 (Auth0's default) or a longer client secret")
+
+
+def _default_lock_dir() -> str:
+    """Per user, so that two users' apps on one host never share (or fight over) it."""
+    return os.path.join(tempfile.gettempdir(), f"auth0-wsgi-{os.getuid()}")
+
+
+def _directory(value: Any) -> str:
+    text = parsing.as_text(value)
+    if not os.path.isabs(text):
+        raise ValueError(f"{text!r} is not an absolute directory path")
+    return text
 
 
 def _path(value: Any) -> str:
@@ -292,6 +306,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "id_token_signing_alg": _choice(*SUPPORTED_ID_TOKEN_ALGS),
     "set_remote_user": parsing.as_bool,
     "refresh_leeway": _seconds(0, 3600),
+    "refresh_lock_dir": _directory,
 }
 _REQUIRED = ("client_id", "client_secret", "base_url", "secret")
 _FIXES = {

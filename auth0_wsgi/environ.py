@@ -15,7 +15,8 @@ ACCESS_TOKEN = "auth0.access_token"
 USER = "auth0.user"
 ID_TOKEN = "auth0.id_token"
 REMOTE_USER = "REMOTE_USER"
-OURS = (ACCESS_TOKEN, USER, ID_TOKEN)
+CONTEXT = "auth0.context"  # the request's RequestContext: how views force a refresh
+OURS = (ACCESS_TOKEN, USER, ID_TOKEN, CONTEXT)
 
 
 def scrub(environ: WSGIEnvironment, remote_user: bool) -> None:
@@ -38,3 +39,16 @@ def get_access_token(environ: WSGIEnvironment) -> str | None:
 
 def get_id_token(environ: WSGIEnvironment) -> str | None:
     return environ.get(ID_TOKEN)
+
+
+def refresh_access_token(environ: WSGIEnvironment) -> str | None:
+    """Force a refresh now (e.g. after the user's permissions changed); the new access token.
+
+    Returns None when the provider refused (the session has ended). Call it before the response
+    starts, so that the rotated tokens reach the session cookie.
+    """
+    context = environ.get(CONTEXT)
+    if context is None:
+        raise RuntimeError("no auth0-wsgi session in this environ: is the request behind the "
+                           "auth0 filter, and is the user logged in?")
+    return context.refresh(force=True)

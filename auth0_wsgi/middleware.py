@@ -1,4 +1,4 @@
-"""The WSGI middleware: route, load the session, inject the environ, call the app."""
+"""The WSGI middleware: route, load the session, refresh if due, inject the environ, call the app."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from . import environ as keys
 from . import handlers, responses
 from .config import Config
 from .cookies import CookieOptions
-from .errors import Auth0WSGIError, LoginRequired
+from .coordination import FileCoordinator
+from .errors import Auth0WSGIError, LoginRequired, ProviderUnavailable
 from .oidc import OIDCClient
+from .refresh import Refresher
 from .sealing import Sealer
 from .session import Headers, Lifetime, Session, SessionStore
 from .stores.cookie import CookieStore
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger(__name__)
+Route = Callable[[Request, handlers.Collaborators], Response]
 
 
 class Auth0Middleware:
@@ -42,17 +45,17 @@ class Auth0Middleware:
 
     def _build_collaborators(self) -> None:
         config = self.config
-        lifetime = Lifetime(config.session_rolling_duration, config.session_absolute_duration)
+        self.lifetime = Lifetime(config.session_rolling_duration, config.session_absolute_duration)
         options = CookieOptions(config.cookie_path, config.cookie_secure, config.cookie_samesite)
         self.store: SessionStore = CookieStore(
-            config.session_cookie_name, Sealer(config.secret, "session"), lifetime, options)
-        self.lifetime = lifetime
+            config.session_cookie_name, Sealer(config.secret, "session"), self.lifetime, options)
+        client = OIDCClient(config)
+        self.refresher = Refresher(config, client, FileCoordinator(config.refresh_lock_dir),
+                                   Sealer(config.secret, "refresh"))
         tx_options = CookieOptions(config.base_path + config.callback_path, config.cookie_secure, "Lax")
         self.collaborators = handlers.Collaborators(
-            config, OIDCClient(config), self.store,
-            Transactions(Sealer(config.secret, "transaction"), tx_options),
-        )
-        self._routes: dict[str, Callable[[Request, handlers.Collaborators], Response]] = {
+            config, client, self.store, Transactions(Sealer(config.secret, "transaction"), tx_options))
+        self._routes: dict[str, Route] = {
             config.login_path: handlers.login,
             config.callback_path: handlers.callback,
             config.logout_path: handlers.logout,
@@ -70,25 +73,22 @@ class Auth0Middleware:
                 return self.app(environ, start_response)
             log.debug("no session for a protected path: challenging")
             return self._challenge(environ)(environ, start_response)
-        self._inject(environ, session)
-        headers = self._touch(environ, session)
-        if headers:
+        context = RequestContext(self, environ, session)
+        try:
+            context.refresh()
+        except ProviderUnavailable as error:
+            return responses.error_response(environ, error)(environ, start_response)
+        if context.session is None:
+            return self._ended(environ, path, context.headers, start_response)
+        return self.app(environ, context.start_response(start_response))
+
+    def _ended(self, environ: WSGIEnvironment, path: str, headers: Headers,
+               start_response: StartResponse) -> Iterable[bytes]:
+        if self._is_public(path):
             return self.app(environ, _adding_headers(start_response, headers))
-        return self.app(environ, start_response)
-
-    def _inject(self, environ: WSGIEnvironment, session: Session) -> None:
-        environ[keys.USER] = session.user
-        environ[keys.ID_TOKEN] = session.id_token
-        environ[keys.ACCESS_TOKEN] = session.access_token
-        if self.config.set_remote_user:
-            environ[keys.REMOTE_USER] = session.user["sub"]
-
-    def _touch(self, environ: WSGIEnvironment, session: Session) -> Headers:
-        """Slide the rolling expiry, at most every few minutes (no Set-Cookie on most requests)."""
-        now = int(self.clock())
-        if not self.lifetime.wants_touch(session, now):
-            return []
-        return self.store.save(environ, session.touched(now))
+        response = self._challenge(environ)
+        response.headerlist.extend(headers)
+        return response(environ, start_response)
 
     def _is_public(self, path: str) -> bool:
         if not self.config.require_auth:
@@ -102,8 +102,7 @@ class Auth0Middleware:
         return responses.error_response(
             environ, LoginRequired("This request needs a logged-in session."), as_json=True)
 
-    def _handle(self, route: Callable[[Request, handlers.Collaborators], Response],
-                environ: WSGIEnvironment) -> Response:
+    def _handle(self, route: Route, environ: WSGIEnvironment) -> Response:
         request = Request(environ)
         try:
             response = route(request, self.collaborators)
@@ -119,6 +118,50 @@ class Auth0Middleware:
             if response.status_int >= 400 and state and len(state) < 512:
                 response.headerlist.append(self.collaborators.transactions.clear(state))
         return response
+
+
+class RequestContext:
+    """One authenticated request: its session, the refresh hook views use, the cookies to send."""
+
+    def __init__(self, middleware: Auth0Middleware, environ: WSGIEnvironment, session: Session) -> None:
+        self._middleware = middleware
+        self._environ = environ
+        self.session: Session | None = session
+        self.headers: Headers = []
+        environ[keys.CONTEXT] = self
+
+    def refresh(self, *, force: bool = False) -> str | None:
+        """Refresh when due (or when forced); returns the access token, None if the session ended."""
+        middleware, session = self._middleware, self.session
+        if session is None:
+            return None
+        outcome = middleware.refresher.ensure_fresh(session, force=force)
+        if outcome.session is None:
+            self.session = None
+            self.headers = middleware.store.clear(self._environ)
+            for key in (*keys.OURS, keys.REMOTE_USER if middleware.config.set_remote_user else ""):
+                self._environ.pop(key, None)
+            return None
+        now = int(middleware.clock())
+        if outcome.changed or middleware.lifetime.wants_touch(outcome.session, now):
+            self.session = outcome.session.touched(now)
+            self.headers = middleware.store.save(self._environ, self.session)
+        self._inject(self.session)
+        return self.session.access_token
+
+    def _inject(self, session: Session) -> None:
+        environ = self._environ
+        environ[keys.USER] = session.user
+        environ[keys.ID_TOKEN] = session.id_token
+        environ[keys.ACCESS_TOKEN] = session.access_token
+        if self._middleware.config.set_remote_user:
+            environ[keys.REMOTE_USER] = session.user["sub"]
+
+    def start_response(self, start_response: StartResponse) -> StartResponse:
+        """Adds the session cookies at the moment the app starts its response (a view may refresh)."""
+        def wrapped(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            return start_response(status, [*response_headers, *self.headers], exc_info)
+        return wrapped  # type: ignore[return-value]
 
 
 def _adding_headers(start_response: StartResponse, headers: Headers) -> StartResponse:

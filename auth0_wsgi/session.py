@@ -27,6 +27,7 @@ class Session:
     refresh_token: str | None
     created_at: int
     touched_at: int
+    sid: str | None = None  # the login's session id: kept across refreshes (back-channel logout)
     user: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __repr__(self) -> str:  # never print a token, even by accident
@@ -41,15 +42,25 @@ class Session:
             refresh_token=tokens.get("refresh_token"),
             created_at=now,
             touched_at=now,
+            sid=claims.get("sid") if isinstance(claims.get("sid"), str) else None,
             user=dict(claims),
         )
+
+    def with_tokens(self, *, access_token: str, expires_at: int | None, refresh_token: str | None,
+                    id_token: str | None, now: int) -> Session:
+        """The session after a refresh: new tokens, the old refresh/ID token when none came back."""
+        id_token = id_token or self.id_token
+        user = _claims(id_token, self.sid) or self.user
+        return replace(self, access_token=access_token, expires_at=expires_at,
+                       refresh_token=refresh_token or self.refresh_token, id_token=id_token,
+                       touched_at=now, user=user)
 
     def touched(self, now: int) -> Session:
         return replace(self, touched_at=now)
 
     def to_bytes(self) -> bytes:
         record = [self.id_token, self.access_token, self.expires_at, self.refresh_token,
-                  self.created_at, self.touched_at]
+                  self.created_at, self.touched_at, self.sid]
         return json.dumps(record, separators=(",", ":")).encode("utf-8")
 
     @classmethod
@@ -57,13 +68,21 @@ class Session:
         """The session, or None for anything that is not a record we wrote."""
         try:
             record = json.loads(data)
-            id_token, access_token, expires_at, refresh_token, created_at, touched_at = record
+            id_token, access_token, expires_at, refresh_token, created_at, touched_at, sid = record
         except (ValueError, TypeError):
             return None
-        user = unverified_payload(id_token) if isinstance(id_token, str) else None
+        user = _claims(id_token, sid) if isinstance(id_token, str) else None
         if user is None or not isinstance(created_at, int) or not isinstance(touched_at, int):
             return None
-        return cls(id_token, access_token, expires_at, refresh_token, created_at, touched_at, user)
+        return cls(id_token, access_token, expires_at, refresh_token, created_at, touched_at, sid, user)
+
+
+def _claims(id_token: str, sid: str | None) -> dict[str, Any] | None:
+    """The ID token's claims (verified when it was received), with the login's ``sid``."""
+    claims = unverified_payload(id_token)
+    if claims is not None and sid is not None:
+        claims["sid"] = sid
+    return claims
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from .errors import TokenError
 from .sealing import b64decode
 
+MAX_EXPIRES_IN = 10 * 365 * 86400  # beyond this (or NaN, inf) the value is nonsense: not trusted
 MAX_TOKEN_LENGTH = 16 * 1024  # an Auth0 ID token is ~1-2 KB; anything huge is refused unparsed
 
 
@@ -59,13 +60,14 @@ def unverified_payload(token: str) -> dict[str, Any] | None:
 def access_token_expiry(token_response: Mapping[str, Any], now: int) -> int | None:
     """When the access token expires: ``expires_in``, else a JWT's ``exp``, else unknown (None)."""
     expires_in = token_response.get("expires_in")
-    if isinstance(expires_in, str) and expires_in.isdigit():
+    if isinstance(expires_in, str) and expires_in.isascii() and expires_in.isdigit():
         expires_in = int(expires_in)
-    if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) and expires_in >= 0:
+    if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) \
+            and 0 <= expires_in <= MAX_EXPIRES_IN:
         return now + int(expires_in)
     payload = unverified_payload(str(token_response.get("access_token", "")))
     exp = payload.get("exp") if payload else None
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and 0 <= exp <= now + MAX_EXPIRES_IN:
         return int(exp)
     return None
 

@@ -29,7 +29,6 @@ def _fake_provider_server() -> Iterator[FakeProvider]:
 @pytest.fixture
 def fake(_fake_provider_server: FakeProvider) -> FakeProvider:
     _fake_provider_server.reset()
-    _fake_provider_server.auth_method = "client_secret_post"
     return _fake_provider_server
 
 

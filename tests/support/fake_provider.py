@@ -52,6 +52,8 @@ class FakeProvider:
 
     def reset(self) -> None:
         self.counts.clear()
+        self.access_token_ttl = 3600
+        self.auth_method = "client_secret_post"
         self.codes: dict[str, Grant] = {}
         self.refresh_tokens: dict[str, str] = {}  # token -> sub
         self.discovery_overrides: dict[str, Any] = {}
@@ -198,7 +200,8 @@ class FakeProvider:
 
     def access_token(self, now: int) -> str:
         claims = {"iss": self.issuer, "sub": self.sub, "aud": [AUDIENCE, self.issuer + "userinfo"],
-                  "iat": now, "exp": now + self.access_token_ttl, "scope": "openid profile read:messages"}
+                  "iat": now, "exp": now + self.access_token_ttl, "scope": "openid profile read:messages",
+                  "jti": secrets.token_hex(8)}
         return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key)
 
 

@@ -9,8 +9,8 @@ from tests.support.servers import require_component
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "local_idp"))
 
-import local_idp  # noqa: E402
-from local_idp import Client, LocalIdP, confirm_logout, follow_redirects, login_via_form  # noqa: E402
+import local_idp
+from local_idp import Client, LocalIdP, confirm_logout, follow_redirects, login_via_form
 
 
 def require_local_idp() -> None:

@@ -1,0 +1,60 @@
+"""``api_session(environ)``: a ``requests.Session`` that calls the API with the user's access token.
+
+When the API answers 401 with ``error="invalid_token"`` (the token was revoked, or its lifetime was
+unknown), the session asks the middleware for a refresh once and retries the request once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import requests
+from requests.auth import AuthBase
+
+from .environ import get_access_token, refresh_access_token
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+log = logging.getLogger(__name__)
+_RETRIED = "_auth0_wsgi_retried"
+
+
+def api_session(environ: WSGIEnvironment) -> requests.Session:
+    """A session whose requests carry ``Authorization: Bearer <access token>`` of this request's user."""
+    if get_access_token(environ) is None:
+        raise RuntimeError("no access token in this environ: is the request behind the auth0 filter, "
+                           "is the user logged in, and is an 'audience' configured?")
+    session = requests.Session()
+    session.auth = BearerToken(environ)
+    return session
+
+
+class BearerToken(AuthBase):
+    def __init__(self, environ: WSGIEnvironment) -> None:
+        self._environ = environ
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {get_access_token(self._environ)}"
+        request.register_hook("response", self._retry_once_after_refresh)
+        return request
+
+    def _retry_once_after_refresh(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if response.status_code != 401 or getattr(response.request, _RETRIED, False):
+            return response
+        if "invalid_token" not in response.headers.get("WWW-Authenticate", ""):
+            return response
+        log.debug("the API refused the access token: refreshing once and retrying")
+        token = refresh_access_token(self._environ)
+        if token is None:
+            return response
+        response.content  # noqa: B018 - read the body so the connection can be reused
+        response.close()
+        retry = response.request.copy()
+        setattr(retry, _RETRIED, True)
+        retry.headers["Authorization"] = f"Bearer {token}"
+        second = response.connection.send(retry, **kwargs)
+        second.history.append(response)
+        second.request = retry
+        return second
