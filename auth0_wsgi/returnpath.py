@@ -10,7 +10,8 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 MAX_RETURN_PATH = 2048
-_FORBIDDEN = frozenset("\\") | frozenset(chr(c) for c in range(0x20)) | {"\x7f"}
+# Backslash, C0 and C1 controls, DEL: browsers strip or reinterpret them in URLs.
+_FORBIDDEN = frozenset("\\") | frozenset(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0)))
 
 
 def safe_return_path(value: object, default: str = "/") -> str:

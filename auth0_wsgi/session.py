@@ -71,10 +71,22 @@ class Session:
             id_token, access_token, expires_at, refresh_token, created_at, touched_at, sid = record
         except (ValueError, TypeError):
             return None
-        user = _claims(id_token, sid) if isinstance(id_token, str) else None
-        if user is None or not isinstance(created_at, int) or not isinstance(touched_at, int):
+        if not (isinstance(id_token, str) and _optional(access_token, str) and _optional(refresh_token, str)
+                and _optional(sid, str) and _optional(expires_at, int)
+                and _is_int(created_at) and _is_int(touched_at)):
+            return None
+        user = _claims(id_token, sid)
+        if user is None:
             return None
         return cls(id_token, access_token, expires_at, refresh_token, created_at, touched_at, sid, user)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _optional(value: object, kind: type) -> bool:
+    return value is None or (_is_int(value) if kind is int else isinstance(value, kind))
 
 
 def _claims(id_token: str, sid: str | None) -> dict[str, Any] | None:

@@ -91,7 +91,8 @@ GOOD = [
     ("public_paths-ini-spaces", {"public_paths": "/static /health"}, "public_paths", ("/static", "/health")),
     ("public_paths-ini-newlines", {"public_paths": "\n/static\n/health\n"}, "public_paths",
      ("/static", "/health")),
-    ("public_paths-native-list-trailing-slash", {"public_paths": ["/a", "/b/"]}, "public_paths", ("/a", "/b")),
+    ("public_paths-native-list-trailing-slash", {"public_paths": ["/a", "/b/"]}, "public_paths",
+     ("/a", "/b")),
     ("public_paths-root", {"public_paths": "/"}, "public_paths", ("/",)),
     ("secret-exactly-32", {"secret": "x" * 32}, "secret", ("x" * 32,)),
     ("secret-rotation-ini", {"secret": f"{LONG_SECRET} {OLD_SECRET}"}, "secret", (LONG_SECRET, OLD_SECRET)),
@@ -129,6 +130,8 @@ GOOD = [
      "id_token_signing_alg", "HS256"),
     ("session_cookie_name-default", {}, "session_cookie_name", "auth0_session"),
     ("session_cookie_name-custom", {"session_cookie_name": "sess"}, "session_cookie_name", "sess"),
+    ("refresh_lock_dir-absolute", {"refresh_lock_dir": "/var/lib/app-locks"}, "refresh_lock_dir",
+     "/var/lib/app-locks"),
     # text
     ("client_id-stripped", {"client_id": "  my-client  "}, "client_id", "my-client"),
     ("audience-default", {}, "audience", None),
@@ -173,7 +176,8 @@ GOOD = [
 ]
 
 
-@pytest.mark.parametrize(("overrides", "attribute", "expected"), [g[1:] for g in GOOD], ids=[g[0] for g in GOOD])
+@pytest.mark.parametrize(("overrides", "attribute", "expected"), [g[1:] for g in GOOD],
+                         ids=[g[0] for g in GOOD])
 def test_good_value(overrides, attribute, expected):
     config = build(**overrides)
     value = getattr(config, attribute)
@@ -229,12 +233,16 @@ BAD = [
     ("domain-with-space", {"domain": "tenant us.auth0.com"}, "domain", "not a bare host name"),
     ("domain-and-issuer", {"issuer": "https://tenant.us.auth0.com/"}, "domain", "set only one of them"),
     ("domain-missing", {"domain": DROP}, "domain", "AUTH0_DOMAIN"),
-    ("issuer-http-non-loopback", {"domain": DROP, "issuer": "http://idp.example.com/"}, "issuer", "use https"),
+    ("issuer-http-non-loopback", {"domain": DROP, "issuer": "http://idp.example.com/"}, "issuer",
+     "use https"),
     ("issuer-http-localhost-lookalike", {"domain": DROP, "issuer": "http://localhost.evil.com/"}, "issuer",
      "plain http is allowed only on loopback"),
-    ("issuer-no-scheme", {"domain": DROP, "issuer": "idp.example.com"}, "issuer", "not an absolute http(s) URL"),
+    ("issuer-no-scheme", {"domain": DROP, "issuer": "idp.example.com"}, "issuer",
+     "not an absolute http(s) URL"),
     ("issuer-with-query", {"domain": DROP, "issuer": "https://idp.example.com/?x=1"}, "issuer",
      "write the provider's issuer exactly"),
+    ("issuer-with-empty-query", {"domain": DROP, "issuer": "https://idp.example.com/?"}, "issuer",
+     "not an absolute"),
     ("issuer-ftp", {"domain": DROP, "issuer": "ftp://idp.example.com/"}, "issuer", "not an absolute"),
     ("base_url-with-query", {"base_url": "https://app.example.com/?next=/"}, "base_url", "without query"),
     ("base_url-with-empty-query", {"base_url": "https://app.example.com?"}, "base_url", "without query"),
@@ -253,7 +261,8 @@ BAD = [
     ("client_id-missing", {"client_id": DROP}, "client_id", "AUTH0_CLIENT_ID"),
     ("client_secret-missing", {"client_secret": DROP}, "client_secret", "AUTH0_CLIENT_SECRET"),
     ("secret-missing", {"secret": DROP}, "secret", "AUTH0_SECRET"),
-    ("login_path-equals-callback_path", {"login_path": "/callback"}, "login_path", "give each route its own path"),
+    ("login_path-equals-callback_path", {"login_path": "/callback"}, "login_path",
+     "give each route its own path"),
     ("logout_path-equals-login_path", {"logout_path": "/login"}, "login_path", "must differ"),
     ("paths-equal-after-trailing-slash", {"login_path": "/auth/", "callback_path": "/auth"}, "login_path",
      "must differ"),
@@ -266,30 +275,38 @@ BAD = [
     ("cookie_samesite-None-on-http-default-secure", {"cookie_samesite": "none",
                                                      "base_url": "http://localhost:8000"},
      "cookie_samesite", "None needs cookie_secure = true"),
-    ("cookie_samesite-unknown", {"cookie_samesite": "Relaxed"}, "cookie_samesite", "not one of Lax, Strict, None"),
+    ("cookie_samesite-unknown", {"cookie_samesite": "Relaxed"}, "cookie_samesite",
+     "not one of Lax, Strict, None"),
     ("session_cookie_name-transaction-prefix", {"session_cookie_name": "a0tx.session"}, "session_cookie_name",
      "collides with the login cookies"),
-    ("session_cookie_name-a0tx", {"session_cookie_name": "a0tx"}, "session_cookie_name", "choose another name"),
+    ("session_cookie_name-a0tx", {"session_cookie_name": "a0tx"}, "session_cookie_name",
+     "choose another name"),
     ("session_cookie_name-space", {"session_cookie_name": "my session"}, "session_cookie_name",
      "not a valid cookie name"),
-    ("session_cookie_name-empty", {"session_cookie_name": ""}, "session_cookie_name", "not a valid cookie name"),
+    ("session_cookie_name-empty", {"session_cookie_name": ""}, "session_cookie_name",
+     "not a valid cookie name"),
     ("session_cookie_name-too-long", {"session_cookie_name": "x" * 65}, "session_cookie_name",
      "not a valid cookie name"),
-    ("id_token_signing_alg-none", {"id_token_signing_alg": "none"}, "id_token_signing_alg", "is not one of RS256"),
-    ("id_token_signing_alg-HS512", {"id_token_signing_alg": "HS512"}, "id_token_signing_alg", "is not one of"),
-    ("id_token_signing_alg-HS256-short-client-secret", {"id_token_signing_alg": "HS256", "client_secret": "short"},
-     "id_token_signing_alg", "use RS256"),
+    ("id_token_signing_alg-none", {"id_token_signing_alg": "none"}, "id_token_signing_alg",
+     "is not one of RS256"),
+    ("id_token_signing_alg-HS512", {"id_token_signing_alg": "HS512"}, "id_token_signing_alg",
+     "is not one of"),
+    ("id_token_signing_alg-HS256-short-client-secret",
+     {"id_token_signing_alg": "HS256", "client_secret": "short"}, "id_token_signing_alg", "use RS256"),
     ("token_endpoint_auth_method-unsupported", {"token_endpoint_auth_method": "private_key_jwt"},
      "token_endpoint_auth_method", "not one of client_secret_post, client_secret_basic"),
-    ("public_paths-relative", {"public_paths": "static"}, "public_paths", "absolute paths separated by spaces"),
+    ("public_paths-relative", {"public_paths": "static"}, "public_paths",
+     "absolute paths separated by spaces"),
     ("public_paths-one-bad-in-list", {"public_paths": ["/ok", "bad"]}, "public_paths", "'bad'"),
     ("public_paths-with-query", {"public_paths": "/a?x=1"}, "public_paths", "not an absolute path"),
     ("public_paths-non-string-item", {"public_paths": [1]}, "public_paths", "not a string"),
     ("public_paths-mapping", {"public_paths": {"/a": 1}}, "public_paths", "not a list of words"),
     ("post_logout_redirect-bare-word", {"post_logout_redirect": "bye"}, "post_logout_redirect",
      "use a path like /"),
-    ("post_logout_redirect-javascript", {"post_logout_redirect": "javascript:alert(1)"}, "post_logout_redirect",
-     "neither a path nor an absolute URL"),
+    ("post_logout_redirect-javascript", {"post_logout_redirect": "javascript:alert(1)"},
+     "post_logout_redirect", "neither a path nor an absolute URL"),
+    ("refresh_lock_dir-relative", {"refresh_lock_dir": "locks"}, "refresh_lock_dir",
+     "not an absolute directory path"),
     ("audience-not-text", {"audience": 5}, "audience", "not a string"),
 ]
 
@@ -302,7 +319,7 @@ def test_bad_value_names_option_and_fix(overrides, option, fragment):
     assert info.value.option == option
     assert message.startswith(f"auth0-wsgi: option '{option}': ")
     assert fragment in message
-    problem, sep, fix = message.partition("; ")
+    _problem, sep, fix = message.partition("; ")
     assert sep, f"no fix in {message!r}"
     assert fix.strip()
     assert info.value.code == "configuration_error"
@@ -372,7 +389,8 @@ def test_environment_values_are_parsed(env_name, env_value, attribute, expected)
         ({"clock_skew": DROP}, {"AUTH0_CLOCK_SKEW": ""}, "clock_skew", 60),
         ({}, {"AUTH0_UNKNOWN_THING": "x"}, "client_id", "my-client"),
     ],
-    ids=["explicit-client_id-wins", "explicit-clock_skew-wins", "explicit-false-wins", "None-falls-back-to-env",
+    ids=["explicit-client_id-wins", "explicit-clock_skew-wins", "explicit-false-wins",
+         "None-falls-back-to-env",
          "explicit-issuer-beats-AUTH0_DOMAIN", "explicit-domain-beats-AUTH0_ISSUER",
          "explicit-domain-beats-AUTH0_DOMAIN", "AUTH0_ISSUER-used-without-domain", "empty-env-value-ignored",
          "unknown-env-variable-ignored"],
@@ -426,14 +444,16 @@ def test_same_settings_give_equal_configs():
     ("value", "expected"),
     [("true", True), ("Yes", True), (" ON ", True), ("1", True), ("false", False), ("no", False),
      ("OFF", False), ("0", False), (True, True), (False, False), (1, True), (0, False)],
-    ids=["true", "Yes", "ON-padded", "str-1", "false", "no", "OFF", "str-0", "True", "False", "int-1", "int-0"],
+    ids=["true", "Yes", "ON-padded", "str-1", "false", "no", "OFF", "str-0", "True", "False", "int-1",
+         "int-0"],
 )
 def test_as_bool_good(value, expected):
     assert parsing.as_bool(value) is expected
 
 
 @pytest.mark.parametrize("value", ["ture", "", "y", "2", 2, -1, 1.0, None, [], b"true"],
-                         ids=["ture", "empty", "y", "str-2", "int-2", "int-neg", "float", "None", "list", "bytes"])
+                         ids=["ture", "empty", "y", "str-2", "int-2", "int-neg", "float", "None", "list",
+                              "bytes"])
 def test_as_bool_bad(value):
     with pytest.raises(ValueError, match="is not a boolean"):
         parsing.as_bool(value)
@@ -507,7 +527,8 @@ def test_as_params_good(value, expected):
     assert parsing.as_params(value) == expected
 
 
-@pytest.mark.parametrize(("value", "message"), [("a", "key=value"), ("=1", "key=value"), ("a=1 a=2", "twice")],
+@pytest.mark.parametrize(("value", "message"),
+                         [("a", "key=value"), ("=1", "key=value"), ("a=1 a=2", "twice")],
                          ids=["no-equals", "no-key", "duplicate"])
 def test_as_params_bad(value, message):
     with pytest.raises(ValueError, match=message):

@@ -33,11 +33,12 @@ def idp(ports):
         Client(f"app-{name}", f"secret:{name}%+{secrets.token_hex(8)}",
                [f"http://127.0.0.1:{port}/callback"],
                [f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/bye"],
-               token_endpoint_auth_method="client_secret_basic" if name == "gunicorn" else "client_secret_post")
+               token_endpoint_auth_method="client_secret_basic" if name == "gunicorn"
+               else "client_secret_post")
         for name, port in ports.items()
     ]
     with LocalIdP(clients) as provider:
-        provider.clients_by_name = dict(zip(ports, clients))
+        provider.clients_by_name = dict(zip(ports, clients, strict=True))
         yield provider
 
 

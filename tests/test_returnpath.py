@@ -88,7 +88,8 @@ def _acceptable(result: str) -> bool:
 _URLISH = st.text(alphabet=string.ascii_letters + "/\\:%.?#&=@\t\r\n 0123456789" + "2F5C09", max_size=40)
 
 
-@given(st.one_of(st.text(), _URLISH, st.builds(lambda s: "/" + s, st.text()), st.builds(lambda s: "/" + s, _URLISH)))
+@given(st.one_of(st.text(), _URLISH, st.builds(lambda s: "/" + s, st.text()),
+                 st.builds(lambda s: "/" + s, _URLISH)))
 @example("/%252F%252Fevil.com")
 @example("/\x00")
 def test_result_is_default_or_a_safe_path(value):

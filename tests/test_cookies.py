@@ -1,0 +1,211 @@
+"""read_cookies / read_prefixed / chunk / join_chunks / CookieOptions against real Set-Cookie headers."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+
+from auth0_wsgi.cookies import (
+    MAX_CHUNKS,
+    MAX_SET_COOKIE,
+    CookieOptions,
+    chunk,
+    join_chunks,
+    read_cookies,
+    read_prefixed,
+)
+
+NAME = "auth0_session"
+B64URL = string.ascii_letters + string.digits + "-_."
+OTHERS = "; ".join(f"other{i}=value{i}" for i in range(100))
+
+
+def token_like(length: int) -> str:
+    """A cookie-safe value like a sealed JWE (base64url and dots), with no repetition to hide bugs."""
+    return "".join(B64URL[(i * 7 + i // 64) % len(B64URL)] for i in range(length))
+
+
+# -- read_cookies ---------------------------------------------------------------------------------
+
+READ = [
+    ("alone", f"{NAME}=abc", {NAME: "abc"}),
+    ("among-others", f"a=1; {NAME}=abc; b=2", {NAME: "abc"}),
+    ("among-many-others", f"{OTHERS}; {NAME}=abc; {OTHERS}", {NAME: "abc"}),
+    ("chunks-among-others", f"x=1; {NAME}.0=AA; y=2; {NAME}.1=BB; z=3",
+     {f"{NAME}.0": "AA", f"{NAME}.1": "BB"}),
+    ("whole-and-chunks", f"{NAME}=W; {NAME}.0=AA", {NAME: "W", f"{NAME}.0": "AA"}),
+    ("lookalikes-ignored", f"x{NAME}=1; {NAME}_other=2; {NAME}x=3; {NAME}0=4", {}),
+    ("lookalikes-and-real", f"x{NAME}=1; {NAME}_other=2; {NAME}=real", {NAME: "real"}),
+    ("first-duplicate-wins", f"{NAME}=first; {NAME}=second", {NAME: "first"}),
+    ("first-duplicate-chunk-wins", f"{NAME}.0=first; {NAME}.0=second", {f"{NAME}.0": "first"}),
+    ("whitespace-stripped", f"  {NAME} =  abc  ;other=1", {NAME: "abc"}),
+    ("no-space-after-semicolon", f"a=1;{NAME}=abc;b=2", {NAME: "abc"}),
+    ("quoted-value", f'{NAME}="abc"', {NAME: "abc"}),
+    ("value-with-equals", f"{NAME}=a=b", {NAME: "a=b"}),
+    ("empty-value", f"{NAME}=", {NAME: ""}),
+    ("name-without-equals-ignored", f"{NAME}; other=1", {}),
+    ("name-only-in-a-value", f"other={NAME}", {}),
+    ("empty-header", "", {}),
+    ("absent", OTHERS, {}),
+    ("case-sensitive", f"{NAME.upper()}=abc", {}),
+]
+
+
+@pytest.mark.parametrize(("header", "expected"), [r[1:] for r in READ], ids=[r[0] for r in READ])
+def test_read_cookies(header, expected):
+    assert read_cookies(header, NAME) == expected
+
+
+PREFIXED = [
+    ("two-transactions", "a0tx.abc=1; other=2; a0tx.def=3", {"a0tx.abc": "1", "a0tx.def": "3"}),
+    ("lookalike-ignored", "xa0tx.abc=1; a0txabc=2", {}),
+    ("first-duplicate-wins", "a0tx.abc=1; a0tx.abc=2", {"a0tx.abc": "1"}),
+    ("absent", "a=1; b=2", {}),
+    ("no-equals-ignored", "a0tx.abc; b=2", {}),
+]
+
+
+@pytest.mark.parametrize(("header", "expected"), [r[1:] for r in PREFIXED], ids=[r[0] for r in PREFIXED])
+def test_read_prefixed(header, expected):
+    assert read_prefixed(header, "a0tx.") == expected
+
+
+# -- Set-Cookie ---------------------------------------------------------------------------------------
+
+def _attributes(header_value: str) -> tuple[str, dict[str, str]]:
+    first, *rest = header_value.split("; ")
+    attrs = {}
+    for item in rest:
+        key, _, value = item.partition("=")
+        attrs[key.strip().lower()] = value
+    return first, attrs
+
+
+OPTIONS = [
+    ("root-secure-lax", CookieOptions(path="/", secure=True, samesite="Lax")),
+    ("prefix-secure-strict", CookieOptions(path="/app", secure=True, samesite="Strict")),
+    ("root-insecure-lax", CookieOptions(path="/", secure=False, samesite="Lax")),
+    ("secure-none", CookieOptions(path="/", secure=True, samesite="None")),
+    ("long-path", CookieOptions(path="/" + "/".join(["segment"] * 30), secure=True, samesite="Lax")),
+]
+
+
+@pytest.mark.parametrize("options", [o[1] for o in OPTIONS], ids=[o[0] for o in OPTIONS])
+def test_set_cookie_flags(options):
+    name, value = options.set_cookie(NAME, "abc", 3600)
+    assert name == "Set-Cookie"
+    first, attrs = _attributes(value)
+    assert first == f"{NAME}=abc"
+    assert "httponly" in attrs
+    assert attrs["samesite"].lower() == options.samesite.lower()
+    assert ("secure" in attrs) is options.secure
+    assert attrs["path"] == options.path
+    assert attrs["max-age"] == "3600"
+
+
+def test_delete_cookie_expires_now():
+    options = CookieOptions(path="/app", secure=True, samesite="Lax")
+    name, value = options.delete_cookie(NAME)
+    first, attrs = _attributes(value)
+    assert name == "Set-Cookie"
+    assert first == f"{NAME}="
+    assert attrs["max-age"] == "0"
+    assert attrs["path"] == "/app"
+    assert "httponly" in attrs and "secure" in attrs
+
+
+# -- chunk / join_chunks --------------------------------------------------------------------------
+
+LAX = CookieOptions(path="/", secure=True, samesite="Lax")
+
+
+def _single_limit(name: str, options: CookieOptions, max_age: int) -> int:
+    """The longest value whose one Set-Cookie header fits in MAX_SET_COOKIE bytes."""
+    return MAX_SET_COOKIE - len(options.set_cookie(name, "", max_age)[1].encode("latin-1"))
+
+
+def _headers(name: str, value: str, options: CookieOptions, max_age: int) -> list[tuple[str, str]]:
+    pairs = chunk(name, value, options, max_age)
+    assert pairs is not None
+    return [options.set_cookie(n, v, max_age) for n, v in pairs]
+
+
+def test_small_value_is_one_cookie():
+    assert chunk(NAME, "abc", LAX, 3600) == [(NAME, "abc")]
+
+
+def test_value_filling_one_header_exactly_is_not_split():
+    limit = _single_limit(NAME, LAX, 86400)
+    value = token_like(limit)
+    assert chunk(NAME, value, LAX, 86400) == [(NAME, value)]
+    (_, header), = _headers(NAME, value, LAX, 86400)
+    assert len(header.encode("latin-1")) == MAX_SET_COOKIE
+
+
+def test_one_byte_over_is_split():
+    value = token_like(_single_limit(NAME, LAX, 86400) + 1)
+    pairs = chunk(NAME, value, LAX, 86400)
+    assert pairs is not None
+    assert [n for n, _ in pairs] == [f"{NAME}.0", f"{NAME}.1"]
+
+
+SIZES = [("one-over", 1), ("two-headers", MAX_SET_COOKIE), ("three-headers", 3 * MAX_SET_COOKIE),
+         ("about-15k", 15_000)]
+NAMES = [("default-name", NAME), ("short-name", "s"), ("long-name", "n" * 64)]
+AGES = [("session-age", 86400), ("zero-age", 0), ("ten-years", 10 * 365 * 86400)]
+
+
+@pytest.mark.parametrize("extra", [s[1] for s in SIZES], ids=[s[0] for s in SIZES])
+@pytest.mark.parametrize("name", [n[1] for n in NAMES], ids=[n[0] for n in NAMES])
+@pytest.mark.parametrize("options", [o[1] for o in OPTIONS], ids=[o[0] for o in OPTIONS])
+@pytest.mark.parametrize("max_age", [a[1] for a in AGES], ids=[a[0] for a in AGES])
+def test_chunks_fit_and_join_back(extra, name, options, max_age):
+    length = extra if extra > 1 else _single_limit(name, options, max_age) + 1
+    value = token_like(length)
+    pairs = chunk(name, value, options, max_age)
+    if pairs is None:  # allowed only when it would need more than MAX_CHUNKS headers
+        assert length > MAX_CHUNKS * (MAX_SET_COOKIE - len(options.set_cookie(name + ".0", "", max_age)[1]))
+        return
+    assert len(pairs) <= MAX_CHUNKS
+    names = [n for n, _ in pairs]
+    assert names == [f"{name}.{i}" for i in range(len(pairs))] or names == [name]
+    for _, header in (options.set_cookie(n, v, max_age) for n, v in pairs):
+        assert len(header.encode("latin-1")) <= MAX_SET_COOKIE
+    assert "".join(v for _, v in pairs) == value
+    cookie_header = "; ".join([OTHERS, *(f"{n}={v}" for n, v in reversed(pairs)), f"x{name}=nope"])
+    assert join_chunks(name, read_cookies(cookie_header, name)) == value
+
+
+def test_largest_chunked_value_fits_and_one_more_byte_is_refused():
+    overhead = len(LAX.set_cookie(NAME + ".0", "", 86400)[1]) + 2
+    largest = MAX_CHUNKS * (MAX_SET_COOKIE - overhead)
+    pairs = chunk(NAME, token_like(largest), LAX, 86400)
+    assert pairs is not None and len(pairs) == MAX_CHUNKS
+    assert all(len(LAX.set_cookie(n, v, 86400)[1]) <= MAX_SET_COOKIE for n, v in pairs)
+    assert chunk(NAME, token_like(largest + 1), LAX, 86400) is None
+
+
+@pytest.mark.parametrize("length", [6 * MAX_SET_COOKIE, 100_000], ids=["six-headers", "100k"])
+def test_too_many_chunks_gives_none(length):
+    assert chunk(NAME, token_like(length), LAX, 86400) is None
+
+
+JOIN = [
+    ("whole", {NAME: "whole"}, "whole"),
+    ("whole-wins-over-chunks", {NAME: "whole", f"{NAME}.0": "x"}, "whole"),
+    ("contiguous-chunks", {f"{NAME}.0": "a", f"{NAME}.1": "b", f"{NAME}.2": "c"}, "abc"),
+    ("chunks-out-of-order-in-dict", {f"{NAME}.1": "b", f"{NAME}.0": "a"}, "ab"),
+    ("stops-at-gap", {f"{NAME}.0": "a", f"{NAME}.2": "c"}, "a"),
+    ("no-chunk-zero", {f"{NAME}.1": "b", f"{NAME}.2": "c"}, None),
+    ("empty", {}, None),
+    ("empty-chunk-zero", {f"{NAME}.0": ""}, None),
+    ("stops-at-max-chunks", {f"{NAME}.{i}": str(i) for i in range(MAX_CHUNKS + 2)},
+     "".join(str(i) for i in range(MAX_CHUNKS))),
+    ("non-numeric-chunk-ignored", {f"{NAME}.x": "x"}, None),
+]
+
+
+@pytest.mark.parametrize(("found", "expected"), [j[1:] for j in JOIN], ids=[j[0] for j in JOIN])
+def test_join_chunks(found, expected):
+    assert join_chunks(NAME, found) == expected
