@@ -1,0 +1,53 @@
+"""No token, code, verifier, secret or cookie value ever reaches a log line."""
+
+from __future__ import annotations
+
+import logging
+
+from contextlib import contextmanager
+
+from tests.conftest import SECRET, query_of
+from tests.conftest import start_login as _start_login
+from tests.support.fake_provider import CLIENT_SECRET
+
+
+@contextmanager
+def _quiet_urllib3():
+    """The test's own hop to the provider plays the browser: its URL logging is not ours."""
+    logger = logging.getLogger("urllib3.connectionpool")
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = False
+
+
+def start_login(app, return_to="/"):
+    with _quiet_urllib3():
+        return _start_login(app, return_to)
+
+
+def test_full_login_refresh_and_logout_log_nothing_secret(app, fake, caplog):
+    caplog.set_level(logging.DEBUG)  # everything, third-party libraries included
+    fake.access_token_ttl = 30  # so the next request refreshes
+    callback, authorize_url = start_login(app, "/after")
+    code = query_of(callback)["code"]
+    params = query_of(authorize_url)
+    app.get(callback)
+    verifier = fake.last_token_request["code_verifier"]
+    app.get("/x", headers={"Accept": "application/json"})  # refresh
+    session = app.get("/x").json
+    app.get("/logout")
+    app.get(start_login(app)[0])
+    app.get("/callback?error=access_denied&error_description=nope&state=zzz", status=400)  # errors too
+    text = "\n".join(record.getMessage() + str(record.args) for record in caplog.records)
+    assert caplog.records, "nothing was logged at all: the test would prove nothing"
+    secrets = {
+        "code": code, "state": params["state"], "nonce": params["nonce"], "verifier": verifier,
+        "client secret": CLIENT_SECRET, "session secret": SECRET,
+        "access token": session["auth0.access_token"], "id token": session["auth0.id_token"],
+        "refresh token": next(iter(fake.refresh_tokens), "none-left"),
+        "cookie": app.cookies.get("auth0_session", "no-cookie"),
+    }
+    for name, value in secrets.items():
+        assert value and value not in text, f"the {name} reached a log line"
