@@ -1,4 +1,4 @@
-"""The PasteDeploy entry point: ``[filter:auth0] use = egg:auth0-wsgi``."""
+"""The PasteDeploy entry points: ``egg:auth0-wsgi`` (login) and ``egg:auth0-wsgi#api`` (resource server)."""
 
 from __future__ import annotations
 
@@ -15,3 +15,10 @@ def filter_app_factory(
 ) -> Auth0Middleware:
     """Options come from the filter section only (global_conf is the whole ini's defaults)."""
     return Auth0Middleware(app, **local_conf)
+
+
+def api_filter_app_factory(app: WSGIApplication, global_conf: dict[str, Any], **local_conf: str) -> Any:
+    """``[filter:auth] use = egg:auth0-wsgi#api``: requires a valid Bearer access token."""
+    from .resource_server import ResourceServerMiddleware  # only APIs pay for importing it
+
+    return ResourceServerMiddleware(app, **local_conf)
