@@ -165,3 +165,36 @@ def json_bytes(claims: dict) -> bytes:
 def query_claims(token: str) -> dict:
     from auth0_wsgi.tokens import unverified_payload
     return unverified_payload(token) or {}
+
+
+def test_double_submitted_callback_spends_the_code_once(app, fake):
+    """Two copies of one callback (a double click) race: the second is refused before the token request."""
+    callback, _ = start_login(app)
+    tx_cookies = {k: v for k, v in app.cookies.items() if k.startswith("a0tx.")}
+    assert app.get(callback).status_int == 302
+    for name, value in tx_cookies.items():  # the second request still carries the login cookie
+        app.set_cookie(name, value)
+    response = app.get(callback, headers={"Accept": "application/json"}, status=400)
+    assert response.json["error"] == "invalid_state"
+    assert _token_requests(fake) == 1
+
+
+def test_hs256_id_tokens_are_verified_with_the_client_secret(make_app, fake, monkeypatch):
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    from tests.support.fake_provider import CLIENT_SECRET
+
+    original = fake.id_token
+
+    def hs256(nonce, now):
+        claims = query_claims(original(nonce, now))
+        return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(CLIENT_SECRET.encode()),
+                          algorithms=["HS256"])
+
+    monkeypatch.setattr(fake, "id_token", hs256)
+    assert log_in(make_app(id_token_signing_alg="HS256")).status_int == 302
+    # the same token is refused by an app that pins RS256
+    app = make_app()
+    callback, _ = start_login(app)
+    assert _json_error(app, callback) == "invalid_token"
