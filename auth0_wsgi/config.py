@@ -44,9 +44,9 @@ class Config:
 
     issuer: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     base_url: str
-    secret: tuple[str, ...]
+    secret: tuple[str, ...] = field(repr=False)
     audience: str | None = None
     scope: str = DEFAULT_SCOPE
     authorization_params: Mapping[str, str] = field(default_factory=dict)
@@ -68,6 +68,9 @@ class Config:
     set_remote_user: bool = True
     refresh_leeway: int = 60
     refresh_lock_dir: str = field(default_factory=lambda: _default_lock_dir())
+    session_store: str = field(default="cookie", repr=False)  # a Redis URL may hold a password
+    backchannel_logout_path: str = "/backchannel-logout"
+    revocation_store: str = field(default="memory", repr=False)
 
     @property
     def redirect_uri(self) -> str:
@@ -190,10 +193,10 @@ def _is_loopback(host: str) -> bool:
 
 def _check_consistency(config: Config) -> None:
     paths = {"login_path": config.login_path, "callback_path": config.callback_path,
-             "logout_path": config.logout_path}
+             "logout_path": config.logout_path, "backchannel_logout_path": config.backchannel_logout_path}
     if len(set(paths.values())) != len(paths):
-        raise ConfigError("login_path", "login_path, callback_path and logout_path must differ",
-                          "give each route its own path")
+        raise ConfigError("login_path", "login_path, callback_path, logout_path and "
+                          "backchannel_logout_path must differ", "give each route its own path")
     if "openid" not in config.scope.split():
         raise ConfigError("scope", "must contain 'openid'", f"for example: {DEFAULT_SCOPE}")
     if config.cookie_samesite == "None" and not config.cookie_secure:
@@ -218,6 +221,24 @@ def _directory(value: Any) -> str:
     if not os.path.isabs(text):
         raise ValueError(f"{text!r} is not an absolute directory path")
     return text
+
+
+def _store_url(value: Any, words: tuple[str, ...]) -> str:
+    text = parsing.as_text(value)
+    if text.lower() in words:
+        return text.lower()
+    parts = urlsplit(text)
+    if parts.scheme in ("redis", "rediss", "unix") and (parts.hostname or parts.path):
+        return text
+    raise ValueError(f"{_redact(text)!r} is not {', '.join(words)} or a redis:// / rediss:// URL")
+
+
+def _redact(url: str) -> str:
+    """A Redis URL may carry a password: never echo it in an error."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(parts.password, "***")
+    return url
 
 
 def _path(value: Any) -> str:
@@ -307,6 +328,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "set_remote_user": parsing.as_bool,
     "refresh_leeway": _seconds(0, 3600),
     "refresh_lock_dir": _directory,
+    "session_store": lambda v: _store_url(v, ("cookie", "memory")),
+    "backchannel_logout_path": _path,
+    "revocation_store": lambda v: _store_url(v, ("memory",)),
 }
 _REQUIRED = ("client_id", "client_secret", "base_url", "secret")
 _FIXES = {
@@ -316,4 +340,6 @@ _FIXES = {
     "secret": _SECRET_FIX,
     "authorization_params": "write key=value pairs separated by spaces, e.g. prompt=login",
     "public_paths": "write absolute paths separated by spaces, e.g. /static /health",
+    "session_store": "use cookie, memory, or redis://host:6379/0",
+    "revocation_store": "use memory or redis://host:6379/0",
 }

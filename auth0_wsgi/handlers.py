@@ -16,10 +16,11 @@ from webob import Request, Response
 
 from . import responses
 from .config import Config
-from .errors import RequestError
+from .errors import ProviderUnavailable, RequestError, TokenError
 from .oidc import OIDCClient
 from .returnpath import safe_return_path
-from .session import Session, SessionStore
+from .session import LogoutRegistry, Session, SessionStore
+from .tokens import MAX_LOGOUT_TOKEN_AGE
 from .transaction import Transactions
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Collaborators:
     client: OIDCClient
     store: SessionStore
     transactions: Transactions
+    logouts: LogoutRegistry
     clock: Callable[[], float] = time.time
 
     @property
@@ -76,7 +78,10 @@ def callback(request: Request, c: Collaborators) -> Response:
 
 
 def logout(request: Request, c: Collaborators) -> Response:
-    session = c.store.load(request.environ)
+    try:
+        session = c.store.load(request.environ)
+    except ProviderUnavailable:  # the session store is down: still log the browser out
+        session = None
     requested = safe_return_path(request.GET.get("return_to"), default="")
     target = c.config.base_url + requested if requested else c.config.post_logout_redirect
     headers = c.store.clear(request.environ)
@@ -90,6 +95,25 @@ def logout(request: Request, c: Collaborators) -> Response:
     response.headerlist.extend(headers)
     log.debug("logout: local session cleared")
     return response
+
+
+def backchannel_logout(request: Request, c: Collaborators) -> Response:
+    """OpenID Connect Back-Channel Logout 1.0: the provider ends a user's sessions server to server."""
+    if request.method != "POST" or request.content_type != "application/x-www-form-urlencoded":
+        raise RequestError("POST a form-encoded logout_token.", code="invalid_request")
+    tokens = request.POST.getall("logout_token")
+    if len(tokens) != 1 or not tokens[0]:
+        raise RequestError("Exactly one logout_token is needed.", code="invalid_request")
+    try:
+        claims = c.client.verify_logout_token(tokens[0])
+    except TokenError as exc:  # the spec's answer to a bad logout token is invalid_request
+        raise RequestError(exc.message, code="invalid_request") from None
+    if not c.logouts.claim_once("jti:" + claims["jti"], ttl=2 * MAX_LOGOUT_TOKEN_AGE):
+        raise RequestError("This logout token was already used.", code="invalid_request")
+    ended = c.logouts.revoke(sid=claims.get("sid"), sub=claims.get("sub"), at=int(c.clock()))
+    log.info("back-channel logout: %d server-side session(s) ended", ended)
+    response = Response(status=200, content_type="text/plain", charset="utf-8")
+    return responses.no_store(response)
 
 
 def _callback_params(request: Request) -> dict[str, str]:

@@ -10,16 +10,14 @@ from typing import TYPE_CHECKING, Any
 from webob import Request, Response
 
 from . import environ as keys
-from . import handlers, responses
+from . import handlers, responses, stores
 from .config import Config
 from .cookies import CookieOptions
-from .coordination import FileCoordinator
 from .errors import Auth0WSGIError, LoginRequired, ProviderUnavailable
 from .oidc import OIDCClient
 from .refresh import Refresher
 from .sealing import Sealer
 from .session import Headers, Lifetime, Session, SessionStore
-from .stores.cookie import CookieStore
 from .transaction import Transactions
 
 if TYPE_CHECKING:
@@ -47,18 +45,19 @@ class Auth0Middleware:
         config = self.config
         self.lifetime = Lifetime(config.session_rolling_duration, config.session_absolute_duration)
         options = CookieOptions(config.cookie_path, config.cookie_secure, config.cookie_samesite)
-        self.store: SessionStore = CookieStore(
-            config.session_cookie_name, Sealer(config.secret, "session"), self.lifetime, options)
+        backends = stores.build(config, self.lifetime, options)
+        self.store: SessionStore = backends.store
         client = OIDCClient(config)
-        self.refresher = Refresher(config, client, FileCoordinator(config.refresh_lock_dir),
-                                   Sealer(config.secret, "refresh"))
+        self.refresher = Refresher(config, client, backends.coordinator, Sealer(config.secret, "refresh"))
         tx_options = CookieOptions(config.base_path + config.callback_path, config.cookie_secure, "Lax")
         self.collaborators = handlers.Collaborators(
-            config, client, self.store, Transactions(Sealer(config.secret, "transaction"), tx_options))
+            config, client, self.store, Transactions(Sealer(config.secret, "transaction"), tx_options),
+            backends.logouts)
         self._routes: dict[str, Route] = {
             config.login_path: handlers.login,
             config.callback_path: handlers.callback,
             config.logout_path: handlers.logout,
+            config.backchannel_logout_path: handlers.backchannel_logout,
         }
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -67,7 +66,10 @@ class Auth0Middleware:
         route = self._routes.get(path)
         if route is not None:
             return self._handle(route, environ)(environ, start_response)
-        session = self.store.load(environ)
+        try:
+            session = self.store.load(environ)
+        except ProviderUnavailable as error:  # the session store (Redis) is down
+            return responses.error_response(environ, error)(environ, start_response)
         if session is None:
             if self._is_public(path):
                 return self.app(environ, start_response)

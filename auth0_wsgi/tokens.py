@@ -79,3 +79,32 @@ def needs_refresh(expires_at: int | None, now: int, leeway: int) -> bool:
 
 def is_expired(expires_at: int | None, now: int) -> bool:
     return expires_at is not None and expires_at <= now
+
+
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+MAX_LOGOUT_TOKEN_AGE = 600  # seconds: an older logout token is refused (jti memory is bounded too)
+
+
+def check_logout_token_claims(claims: Mapping[str, Any], *, issuer: str, client_id: str,
+                              now: int, leeway: int) -> None:
+    """OpenID Connect Back-Channel Logout 1.0 §2.6: what makes a logout token acceptable."""
+    registry = JWTClaimsRegistry(
+        now=now, leeway=leeway,
+        iss={"essential": True, "value": issuer},
+        aud={"essential": True, "value": client_id},
+        iat={"essential": True},
+        jti={"essential": True},
+    )
+    try:
+        registry.validate(dict(claims))
+    except JoseError as exc:
+        raise TokenError(f"logout token rejected: {exc.error}: {exc.description or ''}".strip()) from None
+    if claims["iat"] < now - MAX_LOGOUT_TOKEN_AGE - leeway:
+        raise TokenError("logout token rejected: too old")
+    events = claims.get("events")
+    if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
+        raise TokenError("logout token rejected: no back-channel logout event")
+    if "nonce" in claims:
+        raise TokenError("logout token rejected: it carries a nonce")
+    if not any(isinstance(claims.get(name), str) and claims[name] for name in ("sub", "sid")):
+        raise TokenError("logout token rejected: neither sub nor sid")

@@ -12,6 +12,7 @@ import webtest
 from auth0_wsgi import Auth0Middleware
 from tests.support.apps import echo_app
 from tests.support.fake_provider import AUDIENCE, CLIENT_ID, CLIENT_SECRET, FakeProvider, query_of
+from tests.support.redis_server import redis_server
 from tests.support.servers import serve
 
 SECRET = "s" * 40
@@ -39,8 +40,33 @@ def settings_for(fake: FakeProvider, **overrides: Any) -> dict[str, Any]:
     return settings
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """One real redis-server for the whole run (sessions use random keys: no cross-talk)."""
+    with redis_server() as server:
+        yield server.url
+
+
+@pytest.fixture(params=["cookie", "memory", "redis"])
+def session_store(request: pytest.FixtureRequest) -> str:
+    """Every flow test runs against every store."""
+    if request.param == "redis":
+        return request.getfixturevalue("redis_url")
+    return request.param
+
+
 @pytest.fixture
-def make_app(fake: FakeProvider) -> Any:
+def make_app(fake: FakeProvider, session_store: str) -> Any:
+    def make(**overrides: Any) -> webtest.TestApp:
+        overrides.setdefault("session_store", session_store)
+        middleware = Auth0Middleware(echo_app, **settings_for(fake, **overrides))
+        return webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
+    return make
+
+
+@pytest.fixture
+def build_app(fake: FakeProvider) -> Any:
+    """Not parametrized: the store is the caller's choice (default: cookie)."""
     def make(**overrides: Any) -> webtest.TestApp:
         middleware = Auth0Middleware(echo_app, **settings_for(fake, **overrides))
         return webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})

@@ -68,10 +68,12 @@ def test_cookie_from_another_secret_means_no_session(make_app):
     other.get("/data", headers=JSON, status=401)
 
 
-def test_secret_rotation_keeps_sessions(make_app):
-    old = make_app(secret="o" * 40)
+@pytest.mark.parametrize("shared_store", ["cookie", "redis"])
+def test_secret_rotation_keeps_sessions(build_app, shared_store, request):
+    store = request.getfixturevalue("redis_url") if shared_store == "redis" else "cookie"
+    old = build_app(secret="o" * 40, session_store=store)
     log_in(old)
-    rotated = make_app(secret=["n" * 40, "o" * 40])
+    rotated = build_app(secret=["n" * 40, "o" * 40], session_store=store)
     rotated.set_cookie("auth0_session", old.cookies["auth0_session"])
     assert rotated.get("/data", headers=JSON).json["auth0.user"]["sub"] == "auth0|alice"
 
@@ -182,8 +184,9 @@ def test_logout_falls_back_to_auth0_v2_logout(app, fake):
     assert query_of(location) == {"client_id": "fake-client", "returnTo": BASE_URL + "/"}
 
 
-def test_replayed_cookie_after_logout_still_decrypts_with_the_cookie_store(app):
+def test_replayed_cookie_after_logout_still_decrypts_with_the_cookie_store(build_app):
     """Documented limit of the cookie store: a copied cookie lives until it expires (see README)."""
+    app = build_app()
     log_in(app)
     copied = app.cookies["auth0_session"]
     app.get("/logout")
@@ -201,7 +204,8 @@ def test_login_return_to_open_redirect_payloads_end_on_root(app, fake, payload):
     assert app.get(callback).headers["Location"] == BASE_URL + "/"
 
 
-def test_large_session_is_chunked_and_read_back(app, fake):
+def test_large_session_is_chunked_and_read_back(build_app, fake):
+    app = build_app()
     roles = [secrets.token_hex(20) for _ in range(80)]  # random: compression must not make it small
     fake.id_token_claims = lambda c: {**c, "app_metadata": {"roles": roles}}
     log_in(app)

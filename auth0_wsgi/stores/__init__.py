@@ -1,1 +1,67 @@
-"""Session stores: each implements :class:`auth0_wsgi.session.SessionStore`."""
+"""Session stores (each implements :class:`auth0_wsgi.session.SessionStore`) and what goes with them.
+
+``session_store`` picks the store, and with it the refresh coordinator (single flight) and the
+place where back-channel logouts take effect:
+
+| session_store | sessions | refresh single flight | back-channel logout |
+|---|---|---|---|
+| ``cookie`` | encrypted cookie | flock on this host | revocation list (``revocation_store``) |
+| ``memory`` | this process | this process | deletes the records |
+| ``redis://…`` | Redis | Redis lock + result cache | deletes the records |
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ..config import Config
+from ..cookies import CookieOptions
+from ..coordination import FileCoordinator, LocalCoordinator, RefreshCoordinator
+from ..revocation import MemoryRevocations
+from ..sealing import Sealer
+from ..session import Lifetime, LogoutRegistry, SessionStore
+from .cookie import CookieStore
+from .memory import MemoryBackend
+from .server import ServerSideStore
+
+log = logging.getLogger(__name__)
+REDIS_TIMEOUT = 2.0  # seconds: a Redis that does not answer by then is down, say so with a 503
+
+
+@dataclass(frozen=True)
+class Backends:
+    store: SessionStore
+    coordinator: RefreshCoordinator
+    logouts: LogoutRegistry
+
+
+def build(config: Config, lifetime: Lifetime, options: CookieOptions) -> Backends:
+    if config.session_store == "cookie":
+        return _cookie(config, lifetime, options)
+    if config.session_store == "memory":
+        log.warning("session_store = memory keeps sessions in this process only: with several "
+                    "gunicorn workers or hosts a login on one is unknown to the others. Use a "
+                    "redis:// URL in production.")
+        store = ServerSideStore(config.session_cookie_name, MemoryBackend(), config.secret, lifetime, options)
+        return Backends(store, LocalCoordinator(), store)
+    from .redis import RedisBackend, RedisCoordinator, connect  # redis-py only when asked for
+
+    client = connect(config.session_store, min(config.http_timeout, REDIS_TIMEOUT))
+    backend = RedisBackend(client)
+    store = ServerSideStore(config.session_cookie_name, backend, config.secret, lifetime, options)
+    return Backends(store, RedisCoordinator(client, lease_seconds=2 * config.http_timeout + 1), store)
+
+
+def _cookie(config: Config, lifetime: Lifetime, options: CookieOptions) -> Backends:
+    revocations: MemoryRevocations
+    if config.revocation_store == "memory":
+        revocations = MemoryRevocations(config.secret, lifetime.absolute)
+    else:
+        from .redis import RedisRevocations, connect
+
+        client = connect(config.revocation_store, min(config.http_timeout, REDIS_TIMEOUT))
+        revocations = RedisRevocations(client, config.secret, lifetime.absolute)
+    store = CookieStore(config.session_cookie_name, Sealer(config.secret, "session"), lifetime, options,
+                        revocations)
+    return Backends(store, FileCoordinator(config.refresh_lock_dir), revocations)

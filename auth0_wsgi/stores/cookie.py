@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import cookies
+from ..revocation import MemoryRevocations
 from ..sealing import Sealer
 from ..session import Headers, Lifetime, Session
 
@@ -20,8 +21,10 @@ _SEEN = "auth0_wsgi.cookie_names"  # which of our cookies this request carried, 
 
 class CookieStore:
     def __init__(self, name: str, sealer: Sealer, lifetime: Lifetime, options: cookies.CookieOptions,
+                 revocations: MemoryRevocations | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.name = name
+        self._revocations = revocations
         self._sealer = sealer
         self._lifetime = lifetime
         self._options = options
@@ -40,6 +43,9 @@ class CookieStore:
             return None
         if self._lifetime.is_over(session, int(self._clock())):
             log.debug("session cookie expired")
+            return None
+        if self._revocations is not None and self._revocations.is_revoked(session):
+            log.debug("session ended by a back-channel logout")
             return None
         return session
 

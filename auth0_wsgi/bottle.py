@@ -1,0 +1,75 @@
+"""Bottle integration: ``app.install(Auth0Plugin())``, or ``current_user()`` anywhere in a route.
+
+With the plugin installed, a route that declares a ``user`` or ``access_token`` parameter receives
+the logged-in user's claims or access token (None when anonymous); other routes are left alone,
+as Bottle's own sqlite plugin does for ``db``. A request that never went through the auth0 filter
+raises a ``RuntimeError`` naming the fix, instead of passing for an anonymous user.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import bottle
+
+from . import environ as keys
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+MISSING_FILTER = (
+    "auth0-wsgi: this request did not pass through the auth0 filter. Wrap the Bottle app in it: "
+    "a [filter:auth0] section with 'use = egg:auth0-wsgi' and 'pipeline = auth0 <your app>' in the "
+    "ini file, or Auth0Middleware(app, ...) in Python."
+)
+# The key the middleware sets on every request it handles (authenticated or not). Until the
+# middleware sets one, only authenticated requests can be told apart from a missing filter.
+_MARKER: str | None = getattr(keys, "MIDDLEWARE", None)
+
+
+def current_user() -> dict[str, Any] | None:
+    """The current request's ID-token claims, None when anonymous."""
+    return keys.get_user(filtered_environ(bottle.request.environ))
+
+
+def current_access_token() -> str | None:
+    """The current request's access token for the configured API, None when anonymous."""
+    return keys.get_access_token(filtered_environ(bottle.request.environ))
+
+
+class Auth0Plugin:
+    """Passes ``user`` / ``access_token`` keyword arguments to the routes that declare them."""
+
+    name = "auth0"
+    api = 2
+
+    def __init__(self, user_keyword: str = "user", token_keyword: str = "access_token") -> None:
+        self.user_keyword = user_keyword
+        self.token_keyword = token_keyword
+
+    def apply(self, callback: Callable[..., Any], route: bottle.Route) -> Callable[..., Any]:
+        declared = set(route.get_callback_args())
+        wants_user = self.user_keyword in declared
+        wants_token = self.token_keyword in declared
+        if not (wants_user or wants_token):
+            return callback
+
+        @functools.wraps(callback)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            environ = filtered_environ(bottle.request.environ)
+            if wants_user:
+                kwargs[self.user_keyword] = keys.get_user(environ)
+            if wants_token:
+                kwargs[self.token_keyword] = keys.get_access_token(environ)
+            return callback(*args, **kwargs)
+
+        return wrapper
+
+
+def filtered_environ(environ: WSGIEnvironment) -> WSGIEnvironment:
+    """``environ`` itself, once it is known to have passed through the auth0 filter."""
+    if keys.USER in environ or _MARKER is None or _MARKER in environ:
+        return environ
+    raise RuntimeError(MISSING_FILTER)

@@ -1,0 +1,285 @@
+"""The API side of "call my API": a filter that requires a valid Auth0 access token (RFC 6750).
+
+``[filter:auth] use = egg:auth0-wsgi#api``. Each request must carry ``Authorization: Bearer <JWT>``,
+verified against the provider's cached JWKS with pinned algorithms, the exact issuer, this API's
+audience and the token's times; its claims reach the app as ``environ["auth0.claims"]``. A token is
+accepted from the header only: one in the URL or a form body is refused, since URLs end up in logs.
+Nothing here logs a token.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import GuestProtocol, KeySet
+from webob import Request, Response
+
+from . import bearer, parsing, responses
+from .bearer import BearerError, InsufficientScope, InvalidRequest, InvalidToken, MissingToken
+from .config import _issuer, _paths  # the same domain/issuer and path rules as the login filter
+from .discovery import Metadata, SigningKeys
+from .errors import ConfigError, ProviderError, ProviderUnavailable
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger(__name__)
+
+CLAIMS = "auth0.claims"
+# Asymmetric only: an API holds no shared secret, and HS* with a public key as the secret is the
+# classic algorithm-confusion forgery. "none" is never a choice.
+SUPPORTED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
+MAX_FORM_SCAN = 1024 * 1024  # larger form bodies are not read for a stray access_token
+
+__all__ = ["CLAIMS", "ResourceServerConfig", "ResourceServerMiddleware", "get_claims", "has_scopes",
+           "requires_scopes"]
+
+
+# -- configuration --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ResourceServerConfig:
+    """The filter's options, parsed and checked. Build it with :meth:`from_settings`."""
+
+    issuer: str
+    audience: str
+    required_scopes: tuple[str, ...] = ()
+    public_paths: tuple[str, ...] = ()
+    clock_skew: int = 60
+    http_timeout: float = 5.0
+    algorithms: tuple[str, ...] = ("RS256",)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None = None,
+                      environ: Mapping[str, str] | None = None) -> ResourceServerConfig:
+        """Build from kwargs or ini values; missing options fall back to ``AUTH0_<OPTION>``."""
+        given = {k: v for k, v in dict(settings or {}).items() if v is not None}
+        _refuse_unknown(given)
+        merged = _merge_environment(given, os.environ if environ is None else environ)
+        values: dict[str, Any] = {"issuer": _issuer(merged)}
+        for name, parse in _PARSERS.items():
+            if name in merged:
+                values[name] = _parse(name, merged[name], parse)
+        if "audience" not in values:
+            raise ConfigError("audience", "is required", "set it to your API's identifier "
+                              "(Auth0 dashboard, Applications > APIs), or AUTH0_AUDIENCE")
+        return cls(**values)
+
+
+def _refuse_unknown(settings: Mapping[str, Any]) -> None:
+    known = sorted({*_PARSERS, "domain", "issuer"})
+    for name in settings:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see docs/resource-server.md"
+            raise ConfigError(name, "is not an option of the auth0-wsgi API filter", hint)
+
+
+def _merge_environment(settings: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    merged = dict(settings)
+    explicit_issuer = "domain" in merged or "issuer" in merged
+    for name in [*_PARSERS, "domain", "issuer"]:
+        if name in ("domain", "issuer") and explicit_issuer:
+            continue  # an explicit domain or issuer beats both environment variables
+        env_value = environ.get(f"AUTH0_{name.upper()}")
+        if name not in merged and env_value not in (None, ""):
+            merged[name] = env_value
+    return merged
+
+
+def _parse(name: str, raw: Any, parse: Callable[[Any], Any]) -> Any:
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ConfigError(name, str(exc), _FIXES[name]) from None
+
+
+def _audience(value: Any) -> str:
+    text = parsing.as_text(value)
+    if not text or any(c.isspace() for c in text):
+        raise ValueError(f"{text!r} is not an API identifier")
+    return text
+
+
+def _algorithms(value: Any) -> tuple[str, ...]:
+    names = parsing.as_words(value)
+    if not names:
+        raise ValueError("is empty")
+    chosen: list[str] = []
+    for name in names:
+        if name.lower() == "none":
+            raise ValueError("'none' would accept unsigned tokens")
+        if name.upper().startswith("HS"):
+            raise ValueError(f"{name} needs a shared secret; an API verifies with the provider's public keys")
+        match = next((alg for alg in SUPPORTED_ALGORITHMS if alg.lower() == name.lower()), None)
+        if match is None:
+            raise ValueError(f"{name!r} is not one of {', '.join(SUPPORTED_ALGORITHMS)}")
+        chosen.append(match)
+    return tuple(dict.fromkeys(chosen))
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "audience": _audience,
+    "required_scopes": lambda v: bearer.check_scope_tokens(parsing.as_words(v)),
+    "public_paths": _paths,
+    "clock_skew": lambda v: parsing.as_int(v, minimum=0, maximum=600),
+    "http_timeout": lambda v: parsing.as_float(v, minimum=0.1, maximum=120),
+    "algorithms": _algorithms,
+}
+_FIXES = {
+    "audience": "use the API identifier exactly as in the Auth0 dashboard, e.g. https://api.example.com",
+    "required_scopes": "write scope names separated by spaces, e.g. read:messages write:messages",
+    "public_paths": "write absolute paths separated by spaces, e.g. /health /docs",
+    "clock_skew": "use a number of seconds from 0 to 600",
+    "http_timeout": "use a number of seconds from 0.1 to 120",
+    "algorithms": "use the API's signing algorithm from the Auth0 dashboard, normally RS256",
+}
+
+
+# -- verification ---------------------------------------------------------------------------------
+class AccessTokenVerifier:
+    """Signature (pinned algorithms, cached JWKS), then the claim rules of :mod:`bearer`."""
+
+    def __init__(self, config: ResourceServerConfig, http: requests.Session | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        http = http or requests.Session()
+        self.metadata = Metadata(config.issuer, http, config.http_timeout)
+        self.keys = SigningKeys(lambda: self.metadata.get()["jwks_uri"], http, config.http_timeout)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The verified claims; raises InvalidToken, or ProviderError when the keys are out of reach."""
+        try:
+            decoded = jwt.decode(token, self._key_for, algorithms=list(self.config.algorithms))
+        except JoseError as exc:
+            reason = exc.description or exc.error.replace("_", " ")
+            raise InvalidToken(f"Access token rejected: {reason}") from None
+        except (ValueError, TypeError):
+            raise InvalidToken("Access token rejected: malformed") from None
+        claims = dict(decoded.claims)
+        bearer.check_access_token_claims(claims, issuer=self.config.issuer, audience=self.config.audience,
+                                         now=int(self.clock()), leeway=self.config.clock_skew)
+        return claims
+
+    def _key_for(self, guest: GuestProtocol) -> KeySet:
+        kid = guest.headers().get("kid")
+        return self.keys.get(kid if isinstance(kid, str) else None)
+
+
+# -- the filter -----------------------------------------------------------------------------------
+class ResourceServerMiddleware:
+    """Requires a valid Bearer access token for the wrapped API; see docs/resource-server.md.
+
+    ``ResourceServerMiddleware(app, domain=..., audience=...)``: keyword arguments mirror the ini keys.
+    """
+
+    def __init__(self, app: WSGIApplication, config: ResourceServerConfig | None = None,
+                 **settings: Any) -> None:
+        if config is not None and settings:
+            raise TypeError("pass either a ResourceServerConfig or keyword settings, not both")
+        self.app = app
+        self.config = config or ResourceServerConfig.from_settings(settings)
+        self.verifier = AccessTokenVerifier(self.config)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        environ.pop(CLAIMS, None)  # only this filter may set it
+        path = environ.get("PATH_INFO") or "/"
+        if self._is_public(path):
+            log.debug("public path: passing through")
+            return self.app(environ, start_response)
+        try:
+            environ[CLAIMS] = self._authenticate(environ)
+        except BearerError as error:
+            level = logging.DEBUG if isinstance(error, MissingToken) else logging.INFO
+            log.log(level, "bearer request refused: %s (%s)", error.code, error.message)
+            return bearer_response(error)(environ, start_response)
+        except ProviderError as error:
+            log.warning("cannot verify access tokens now: %s (%s)", error.code, error.message)
+            return _unavailable()(environ, start_response)
+        return self.app(environ, start_response)
+
+    def _authenticate(self, environ: WSGIEnvironment) -> dict[str, Any]:
+        if bearer.has_access_token_param(environ.get("QUERY_STRING", "")) or _form_has_token(environ):
+            raise InvalidRequest("Send the access token in the Authorization header only, "
+                                 "never in the URL or the request body.")
+        claims = self.verifier.verify(bearer.token_from_header(environ.get("HTTP_AUTHORIZATION")))
+        if bearer.missing_scopes(claims, self.config.required_scopes):
+            raise InsufficientScope(self.config.required_scopes)
+        return claims
+
+    def _is_public(self, path: str) -> bool:
+        return any(path == prefix or path.startswith(prefix + "/") or prefix == "/"
+                   for prefix in self.config.public_paths)
+
+
+def _form_has_token(environ: WSGIEnvironment) -> bool:
+    """Reads a form body (seekably: the app still gets all of it) to look for ``access_token``."""
+    request = Request(environ)
+    if request.content_type != "application/x-www-form-urlencoded" or not request.is_body_readable:
+        return False
+    length = request.content_length
+    if length is None or length > MAX_FORM_SCAN:
+        log.debug("form body not scanned for access_token (length %s)", length)
+        return False
+    return bearer.has_access_token_param(request.body.decode("latin-1"))
+
+
+def bearer_response(error: BearerError) -> Response:
+    """The JSON error with its RFC 6750 ``WWW-Authenticate`` challenge."""
+    response = Response(status=error.status, content_type="application/json", charset="utf-8")
+    response.text = json.dumps({"error": error.code, "error_description": error.message})
+    response.headers["WWW-Authenticate"] = error.challenge()
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return responses.no_store(response)
+
+
+def _unavailable() -> Response:
+    """A 503 for every provider trouble: clients retry, and the details are in our log, not theirs."""
+    response = Response(status=503, content_type="application/json", charset="utf-8")
+    response.text = json.dumps({"error": ProviderUnavailable.code, "error_description":
+                                "The identity provider's keys cannot be fetched now; retry later."})
+    response.headers["Retry-After"] = str(ProviderUnavailable.retry_after)
+    return responses.no_store(response)
+
+
+# -- for views ------------------------------------------------------------------------------------
+def get_claims(environ: WSGIEnvironment) -> dict[str, Any] | None:
+    """The verified access token's claims, or None when the filter did not authenticate the request."""
+    return environ.get(CLAIMS)
+
+
+def has_scopes(environ: WSGIEnvironment, *scopes: str) -> bool:
+    """Whether the request's token grants every scope (in ``scope`` or Auth0's ``permissions``)."""
+    claims = get_claims(environ)
+    return claims is not None and not bearer.missing_scopes(claims, scopes)
+
+
+def requires_scopes(*scopes: str) -> Callable[[WSGIApplication], WSGIApplication]:
+    """Decorate a WSGI callable: 403 ``insufficient_scope`` unless the token grants every scope."""
+    required = bearer.check_scope_tokens(scopes)
+
+    def decorate(app: WSGIApplication) -> WSGIApplication:
+        @functools.wraps(app)
+        def guarded(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            error: BearerError
+            if get_claims(environ) is None:
+                error = MissingToken("This route needs an Authorization: Bearer access token.")
+            elif not has_scopes(environ, *required):
+                error = InsufficientScope(required)
+            else:
+                return app(environ, start_response)
+            log.debug("route refused: %s", error.code)
+            return bearer_response(error)(environ, start_response)
+        return guarded
+    return decorate

@@ -1,0 +1,78 @@
+"""Back-channel logout for cookie sessions: a list of revoked ``sid``/``sub`` with their time.
+
+The cookie store keeps nothing on the server, so a logout the provider announces can only be
+enforced by remembering it: a cookie session of that ``sid`` or ``sub`` *created before* the
+logout no longer counts. The check on the hot path is a dict lookup (no network call):
+
+- :class:`MemoryRevocations` (``revocation_store = memory``): this process only;
+- ``stores.redis.RedisRevocations`` (``revocation_store = redis://…``): written to Redis, read into
+  every process by a background poll every few seconds, so a logout reaches all workers and hosts
+  within that delay.
+Entries are kept for ``session_absolute_duration``: no older cookie session can still be alive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .sealing import b64encode, derive_key
+
+if TYPE_CHECKING:
+    from .session import Session
+
+
+
+class MemoryRevocations:
+    def __init__(self, secrets: tuple[str, ...], keep_seconds: int,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._key = derive_key(secrets[0], "revocation")
+        self._keep = keep_seconds
+        self._clock = clock
+        self._revoked: dict[str, int] = {}
+        self._claimed: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def is_revoked(self, session: Session) -> bool:
+        revoked = self._revoked
+        if not revoked:
+            return False  # the common case costs one truth test
+        for name in self._names(session.sid, session.user.get("sub")):
+            at = revoked.get(name)
+            if at is not None and session.created_at <= at:
+                return True
+        return False
+
+    def revoke(self, *, sid: str | None, sub: str | None, at: int) -> int:
+        self._remember({name: at for name in self._names(sid, sub)})
+        return 0  # cookie sessions cannot be counted: they live in browsers
+
+    def claim_once(self, name: str, ttl: int) -> bool:
+        now = self._clock()
+        with self._lock:
+            for old in [k for k, until in self._claimed.items() if until <= now]:
+                del self._claimed[old]
+            if name in self._claimed:
+                return False
+            self._claimed[name] = now + ttl
+            return True
+
+    def _remember(self, entries: dict[str, int]) -> None:
+        cutoff = int(self._clock()) - self._keep
+        with self._lock:
+            merged = {k: v for k, v in self._revoked.items() if v > cutoff}
+            for name, at in entries.items():
+                merged[name] = max(at, merged.get(name, 0))
+            self._revoked = merged  # swapped whole: readers never see a half-updated dict
+
+    def _names(self, sid: object, sub: object) -> list[str]:
+        names = []
+        for kind, value in (("sid", sid), ("sub", sub)):
+            if isinstance(value, str) and value:
+                digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).digest()
+                names.append(f"{kind}:{b64encode(digest[:18])}")
+        return names

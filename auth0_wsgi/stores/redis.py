@@ -1,0 +1,191 @@
+"""Records in Redis (through redis-py): every worker and host sees every session.
+
+Short timeouts and redis-py's connection pool: a Redis that is down gives 503s (never a 500, never
+a request served as someone else) and the app recovers by itself when Redis is back. The refresh
+coordinator for several hosts lives here too: a lock with a lease, and the result cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import redis
+from redis.exceptions import RedisError
+
+from ..coordination import RESULT_TTL, CoordinationTimeout
+from ..revocation import MemoryRevocations
+from ..session import Session
+from .server import StoreUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PREFIX = "auth0wsgi:"
+_REVOCATIONS = PREFIX + "revocations"
+POLL_INTERVAL = 5.0
+
+# Compare-and-set of a record: write only when its version is the one the writer read.
+_WRITE = """
+local current = redis.call('HGET', KEYS[1], 'v')
+if ARGV[1] == '' then
+  if current then return 0 end
+elseif current ~= ARGV[1] then
+  return 0
+end
+local version = tonumber(ARGV[1] ~= '' and ARGV[1] or '0') + 1
+redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+for i = 2, #KEYS do
+  redis.call('SADD', KEYS[i], KEYS[1])
+  redis.call('EXPIRE', KEYS[i], ARGV[4])
+end
+return version
+"""
+# Release a lock only if we still hold it (its lease may have run out and passed to another).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def connect(url: str, timeout: float) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                health_check_interval=30, retry_on_timeout=False)
+
+
+def _guarded(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except RedisError as exc:
+        log.warning("Redis unavailable: %s", type(exc).__name__)
+        raise StoreUnavailable("The session store is unavailable; please try again shortly.") from None
+
+
+class RedisBackend:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        self._write_script = client.register_script(_WRITE)
+
+    def read(self, key: str) -> tuple[bytes, int] | None:
+        fields: dict[bytes, bytes] = _guarded(lambda: self._redis.hgetall(PREFIX + key))
+        if b"d" not in fields or b"v" not in fields:
+            return None
+        return fields[b"d"], int(fields[b"v"])
+
+    def write(self, key: str, data: bytes, ttl: int, expected_version: int | None,
+              index_keys: Sequence[str], index_ttl: int) -> int | None:
+        keys = [PREFIX + key, *(PREFIX + k for k in index_keys)]
+        args: list[Any] = ["" if expected_version is None else expected_version, data, ttl, index_ttl]
+        version = _guarded(lambda: self._write_script(keys=keys, args=args))
+        return int(version) or None
+
+    def delete(self, *keys: str) -> None:
+        if keys:
+            _guarded(lambda: self._redis.delete(*(PREFIX + k for k in keys)))
+
+    def members(self, index_key: str) -> list[str]:
+        members = _guarded(lambda: self._redis.smembers(PREFIX + index_key))
+        return [m.decode().removeprefix(PREFIX) for m in members]
+
+    def claim_once(self, key: str, ttl: int) -> bool:
+        return bool(_guarded(lambda: self._redis.set(PREFIX + key, b"1", nx=True, ex=ttl)))
+
+
+class RedisCoordinator:
+    """Single flight across hosts: ``SET NX PX`` lock with a lease, result cached with a TTL."""
+
+    def __init__(self, client: redis.Redis, lease_seconds: float) -> None:
+        self._redis = client
+        self._lease_ms = int(lease_seconds * 1000)
+        self._release = client.register_script(_RELEASE)
+
+    def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes:
+        result_key = f"{PREFIX}refresh-result:{key}"
+        cached = _guarded(lambda: self._redis.get(result_key))
+        if cached:
+            return cached
+        with self._locked(f"{PREFIX}refresh-lock:{key}", result_key, timeout) as cached:
+            if cached:
+                return cached
+            result = produce()
+            _guarded(lambda: self._redis.set(result_key, result, ex=RESULT_TTL))
+            return result
+
+    @contextmanager
+    def _locked(self, lock_key: str, result_key: str, timeout: float) -> Iterator[bytes | None]:
+        token = secrets.token_hex(16)
+        deadline = time.monotonic() + timeout
+        while not _guarded(lambda: self._redis.set(lock_key, token, nx=True, px=self._lease_ms)):
+            cached = _guarded(lambda: self._redis.get(result_key))
+            if cached:  # the holder finished while we waited
+                yield cached
+                return
+            if time.monotonic() >= deadline:
+                raise CoordinationTimeout(lock_key)
+            time.sleep(0.01)
+        try:
+            yield _guarded(lambda: self._redis.get(result_key))
+        finally:
+            try:
+                self._release(keys=[lock_key], args=[token])
+            except RedisError:
+                log.warning("could not release a refresh lock; its lease will end it")
+
+
+class RedisRevocations(MemoryRevocations):
+    """Shared through a Redis sorted set (member = hashed sid/sub, score = logout time)."""
+
+    def __init__(self, client: redis.Redis, secrets: tuple[str, ...], keep_seconds: int,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(secrets, keep_seconds, clock)
+        self._redis = client
+        self._poller: threading.Thread | None = None
+        self._started_lock = threading.Lock()
+
+    def is_revoked(self, session: Session) -> bool:
+        self._start_polling()
+        return super().is_revoked(session)
+
+    def revoke(self, *, sid: str | None, sub: str | None, at: int) -> int:
+        entries = {name: at for name in self._names(sid, sub)}
+        if entries:
+            def write() -> None:
+                pipe = self._redis.pipeline()
+                pipe.zadd(_REVOCATIONS, entries)
+                pipe.zremrangebyscore(_REVOCATIONS, 0, int(self._clock()) - self._keep)
+                pipe.execute()
+            _guarded(write)
+        self._remember(entries)
+        return 0
+
+    def claim_once(self, name: str, ttl: int) -> bool:
+        return bool(_guarded(lambda: self._redis.set(f"{PREFIX}once:{name}", b"1", nx=True, ex=ttl)))
+
+    def poll(self) -> None:
+        """Read every revocation still relevant (the set is pruned, so it stays small)."""
+        cutoff = int(self._clock()) - self._keep
+        rows = self._redis.zrangebyscore(_REVOCATIONS, cutoff, "+inf", withscores=True)
+        self._remember({member.decode(): int(score) for member, score in rows})
+
+    def _start_polling(self) -> None:
+        # Started lazily in each process: gunicorn forks workers after loading the app.
+        if self._poller is not None and self._poller.is_alive():
+            return
+        with self._started_lock:
+            if self._poller is None or not self._poller.is_alive():
+                self._poller = threading.Thread(target=self._poll_forever, daemon=True,
+                                                name="auth0-wsgi-revocations")
+                self._poller.start()
+
+    def _poll_forever(self) -> None:
+        while True:
+            try:
+                self.poll()
+            except Exception as exc:  # a Redis outage must not stop the poller
+                log.warning("revocation poll failed: %s", type(exc).__name__)
+            time.sleep(POLL_INTERVAL)

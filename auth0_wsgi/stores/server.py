@@ -1,0 +1,172 @@
+"""Server-side sessions: the browser holds only a signed random id; the record lives in a backend.
+
+The record is sealed with the ``secret`` keys (nothing is readable in the backend without them), its
+key in the backend is an HMAC of the id (reading the backend's keys does not give away ids), and
+writes are compare-and-set on a version so that a slow request cannot overwrite a refreshed token
+with a stale one. Every login gets a new id and deletes the old record (no fixation); logout deletes
+the record, so a copied cookie stops working at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from .. import cookies
+from ..errors import ProviderUnavailable
+from ..sealing import Sealer, b64encode, derive_key
+from ..session import Headers, Lifetime, Session
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+log = logging.getLogger(__name__)
+_LOADED = "auth0_wsgi.record"  # (record key, version) of the session this request loaded
+MAX_ID_COOKIE = 200
+
+
+class StoreUnavailable(ProviderUnavailable):
+    """The session backend (Redis) cannot be reached: a 503, never a request served as someone else."""
+
+    code = "session_store_unavailable"
+
+
+class RecordBackend(Protocol):
+    """Where server-side records live: memory (one process) or Redis (every worker and host)."""
+
+    def read(self, key: str) -> tuple[bytes, int] | None: ...
+
+    def write(self, key: str, data: bytes, ttl: int, expected_version: int | None,
+              index_keys: Sequence[str], index_ttl: int) -> int | None: ...
+
+    def delete(self, *keys: str) -> None: ...
+
+    def members(self, index_key: str) -> list[str]: ...
+
+    def claim_once(self, key: str, ttl: int) -> bool: ...
+
+
+class ServerSideStore:
+    def __init__(self, name: str, backend: RecordBackend, secrets_: Sequence[str], lifetime: Lifetime,
+                 options: cookies.CookieOptions, clock: Callable[[], float] = time.time) -> None:
+        self.name = name
+        self.backend = backend
+        self._sealer = Sealer(secrets_, "server-session")
+        self._id_keys = [derive_key(s, "session-id") for s in secrets_]
+        self._lifetime = lifetime
+        self._options = options
+        self._clock = clock
+
+    # -- the SessionStore protocol -------------------------------------------------------------
+    def load(self, environ: WSGIEnvironment) -> Session | None:
+        session_id = self._cookie_id(environ)
+        if session_id is None:
+            return None
+        key = self.record_key(session_id)
+        found = self.backend.read(key)
+        plaintext = self._sealer.unseal(found[0].decode("ascii")) if found else None
+        session = Session.from_bytes(plaintext) if plaintext else None
+        if session is None or self._lifetime.is_over(session, int(self._clock())):
+            return None
+        environ[_LOADED] = (key, found[1]) if found else None
+        return session
+
+    def save(self, environ: WSGIEnvironment, session: Session) -> Headers:
+        loaded = environ.get(_LOADED)
+        if loaded is not None and self._write(loaded[0], session, loaded[1]):
+            return []  # same id: the cookie does not change
+        if loaded is not None:
+            log.debug("session record changed under us (a concurrent update won): not overwritten")
+            return []
+        return self._open(environ, session)
+
+    def clear(self, environ: WSGIEnvironment) -> Headers:
+        session_id = self._cookie_id(environ)
+        if session_id is not None:
+            try:
+                self.backend.delete(self.record_key(session_id))
+            except StoreUnavailable:
+                log.error("session store down: a session record could not be deleted at logout; "
+                          "it ends by itself with its TTL")
+        return [self._options.delete_cookie(self.name)]
+
+    def revoke(self, *, sid: str | None, sub: str | None, at: int) -> int:
+        """End every session of this ``sid`` or ``sub`` (back-channel logout); how many there were."""
+        keys: set[str] = set()
+        for id_key in self._id_keys:  # sessions indexed before a secret rotation too
+            for index_key in self._index_keys(sid, sub, id_key):
+                keys.update(self.backend.members(index_key))
+        if keys:
+            self.backend.delete(*keys)
+        return len(keys)
+
+    def claim_once(self, name: str, ttl: int) -> bool:
+        return self.backend.claim_once(self._hashed("once", name), ttl)
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _open(self, environ: WSGIEnvironment, session: Session) -> Headers:
+        """A brand-new id for a new login; the record of the id the browser had is deleted."""
+        old = self._cookie_id(environ)
+        if old is not None:
+            self.backend.delete(self.record_key(old))
+        session_id = secrets.token_urlsafe(32)  # 256 bits
+        key = self.record_key(session_id)
+        if not self._write(key, session, None):
+            raise StoreUnavailable("could not create the session record")
+        environ[_LOADED] = (key, 1)
+        max_age = self._lifetime.expires_at(session) - int(self._clock())
+        return [self._options.set_cookie(self.name, self._signed(session_id), max(0, max_age))]
+
+    def _write(self, key: str, session: Session, expected_version: int | None) -> bool:
+        now = int(self._clock())
+        ttl = max(1, self._lifetime.expires_at(session) - now)
+        sealed = self._sealer.seal(session.to_bytes()).encode("ascii")
+        indexes = self._index_keys(session.sid, session.user.get("sub"), self._id_keys[0])
+        index_ttl = max(1, session.created_at + self._lifetime.absolute - now)
+        version = self.backend.write(key, sealed, ttl, expected_version, indexes, index_ttl)
+        return version is not None
+
+    @staticmethod
+    def record_key(session_id: str) -> str:
+        """A 256-bit random id needs no secret to hide it: a hash is enough (and survives rotation)."""
+        return "session:" + b64encode(hashlib.sha256(session_id.encode()).digest())
+
+    @staticmethod
+    def _index_keys(sid: object, sub: object, id_key: bytes) -> list[str]:
+        """Keyed hashes: a user id is guessable, so it is never readable from the backend's keys."""
+        keys = []
+        if isinstance(sid, str) and sid:
+            keys.append(_keyed("sid", sid, id_key))
+        if isinstance(sub, str) and sub:
+            keys.append(_keyed("sub", sub, id_key))
+        return keys
+
+    def _hashed(self, kind: str, value: str) -> str:
+        return _keyed(kind, value, self._id_keys[0])
+
+    def _signed(self, session_id: str) -> str:
+        return f"{session_id}.{self._signature(session_id, self._id_keys[0])}"
+
+    def _signature(self, session_id: str, key: bytes) -> str:
+        return b64encode(hmac.new(key, session_id.encode(), hashlib.sha256).digest()[:18])
+
+    def _cookie_id(self, environ: WSGIEnvironment) -> str | None:
+        """The id from our cookie, if its signature holds (forged ids never reach the backend)."""
+        value = cookies.read_cookies(environ.get("HTTP_COOKIE", ""), self.name).get(self.name)
+        if not value or len(value) > MAX_ID_COOKIE:
+            return None
+        session_id, _, signature = value.rpartition(".")
+        for key in self._id_keys:  # all secrets verify: rotation keeps sessions
+            if hmac.compare_digest(signature, self._signature(session_id, key)):
+                return session_id
+        return None
+
+
+def _keyed(kind: str, value: str, key: bytes) -> str:
+    digest = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).digest()
+    return f"{kind}:{b64encode(digest[:24])}"
