@@ -92,12 +92,24 @@ def test_expiring_token_is_refreshed_once_with_rotation(idp, ports):
         assert http.get(url + "/x", headers=HTML, timeout=10, allow_redirects=False).status_code == 302
 
 
-def test_concurrent_requests_across_four_gunicorn_workers_make_one_refresh_grant(idp, ports, tmp_path):
+@pytest.mark.parametrize("store", ["cookie", "redis"])
+def test_concurrent_requests_across_four_gunicorn_workers_make_one_refresh_grant(idp, ports, tmp_path,
+                                                                                 store, request):
     port = ports["gunicorn"]
     env = {f"AUTH0_{k.upper()}": v for k, v in _settings(idp, "gunicorn", port).items()}
     env["AUTH0_REFRESH_LOCK_DIR"] = str(tmp_path / "refresh-locks")
+    if store == "redis":
+        env["AUTH0_SESSION_STORE"] = request.getfixturevalue("redis_url")
     with gunicorn("tests/testing.ini", port, env, workers=4) as url:
         http = _login(url)
+        seen_by = set()  # a login on one worker is seen by the others
+        for _ in range(200):
+            answer = http.get(url + "/who", headers=JSON, timeout=10).json()
+            assert answer["REMOTE_USER"] == "alice"
+            seen_by.add(answer["pid"])
+            if len(seen_by) >= 3:
+                break
+        assert len(seen_by) >= 3
         cookie = "auth0_session=" + http.cookies.get("auth0_session")
         _wait_until_due()
         idp.reset_stats()

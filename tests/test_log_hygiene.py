@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-
 from contextlib import contextmanager
 
 from tests.conftest import SECRET, query_of

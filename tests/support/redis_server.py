@@ -20,7 +20,8 @@ class RedisServer:
         self._process: subprocess.Popen | None = None
 
     def start(self) -> RedisServer:
-        require_component(shutil.which("redis-server") is not None, "redis-server (apt-get install redis-server)")
+        require_component(shutil.which("redis-server") is not None,
+                          "redis-server (apt-get install redis-server)")
         self._process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no"],

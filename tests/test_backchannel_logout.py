@@ -1,0 +1,123 @@
+"""OpenID Connect Back-Channel Logout 1.0 against every store."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from tests.conftest import log_in
+from tests.support.fake_provider import CLIENT_ID
+
+EVENT = {"http://schemas.openid.net/event/backchannel-logout": {}}
+JSON = {"Accept": "application/json"}
+
+
+def logout_token(fake, key=None, header=None, **changes) -> str:
+    now = int(time.time())
+    claims = {"iss": fake.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120,
+              "jti": secrets.token_hex(8), "events": EVENT, "sid": "sid-1", "sub": "auth0|alice"}
+    claims.update(changes)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(header or {"alg": "RS256", "kid": "k1"}, claims, key or fake.key)
+
+
+def post(app, token: str, status: int = 200):
+    return app.post("/backchannel-logout", {"logout_token": token}, status=status)
+
+
+def test_logout_token_ends_the_users_sessions(app, fake):
+    log_in(app)
+    app.get("/x", headers=JSON, status=200)
+    response = post(app, logout_token(fake))
+    assert response.headers["Cache-Control"] == "no-store"
+    app.get("/x", headers=JSON, status=401)
+
+
+def test_logout_by_sub_alone_ends_the_sessions(app, fake):
+    log_in(app)
+    post(app, logout_token(fake, sid=None))
+    app.get("/x", headers=JSON, status=401)
+
+
+def test_a_new_login_after_the_logout_works(app, fake):
+    log_in(app)
+    post(app, logout_token(fake))
+    time.sleep(1.01)  # logout times are whole seconds: a session of the same second counts as revoked
+    log_in(app)
+    app.get("/x", headers=JSON, status=200)
+
+
+def test_valid_token_for_a_user_without_session_is_200(app, fake):
+    post(app, logout_token(fake, sub="auth0|nobody", sid="sid-unknown"))
+
+
+def test_other_users_keep_their_sessions(app, fake):
+    log_in(app)
+    post(app, logout_token(fake, sub="auth0|bob", sid="sid-bob"))
+    app.get("/x", headers=JSON, status=200)
+
+
+def test_replayed_jti_is_refused(app, fake):
+    token = logout_token(fake)
+    post(app, token)
+    assert post(app, token, status=400).json["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("changes", [
+    {"iss": "https://evil.example/"},
+    {"aud": "someone-else"},
+    {"events": None},
+    {"events": {"http://schemas.openid.net/event/other": {}}},
+    {"nonce": "n"},
+    {"sub": None, "sid": None},
+    {"jti": None},
+    {"iat": None},
+    {"iat": int(time.time()) - 3600},
+    {"exp": int(time.time()) - 3600},
+], ids=["iss", "aud", "no-events", "other-event", "nonce", "no-sub-no-sid", "no-jti", "no-iat", "old-iat",
+        "expired"])
+def test_bad_logout_tokens_are_400_and_end_nothing(app, fake, changes):
+    log_in(app)
+    response = post(app, logout_token(fake, **changes), status=400)
+    assert response.json["error"] == "invalid_request"
+    assert response.headers["Cache-Control"] == "no-store"
+    app.get("/x", headers=JSON, status=200)
+
+
+def test_logout_token_signed_by_another_key_is_refused(app, fake):
+    log_in(app)
+    other = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+    post(app, logout_token(fake, key=other), status=400)
+    app.get("/x", headers=JSON, status=200)
+
+
+@pytest.mark.parametrize("send", [
+    lambda app: app.get("/backchannel-logout", status=400),
+    lambda app: app.post("/backchannel-logout", "logout_token=x", content_type="text/plain", status=400),
+    lambda app: app.post("/backchannel-logout", {}, status=400),
+    lambda app: app.post("/backchannel-logout", "logout_token=a&logout_token=b", status=400),
+], ids=["get", "not-a-form", "no-token", "two-tokens"])
+def test_malformed_requests_are_400(app, send):
+    assert send(app).json["error"] == "invalid_request"
+
+
+def test_redis_revocation_list_reaches_cookie_sessions_in_other_processes(build_app, fake, redis_url,
+                                                                         monkeypatch):
+    from auth0_wsgi.stores import redis as redis_store
+
+    monkeypatch.setattr(redis_store, "POLL_INTERVAL", 0.05)
+    worker_a = build_app(session_store="cookie", revocation_store=redis_url)
+    worker_b = build_app(session_store="cookie", revocation_store=redis_url)  # another process's view
+    log_in(worker_a)
+    worker_b.set_cookie("auth0_session", worker_a.cookies["auth0_session"])
+    worker_b.get("/x", headers=JSON, status=200)
+    post(worker_a, logout_token(fake))
+    deadline = time.monotonic() + 5
+    while worker_b.get("/x", headers=JSON, expect_errors=True).status_int == 200:
+        assert time.monotonic() < deadline, "the logout never reached the other process"
+        time.sleep(0.05)
+    worker_b.get("/x", headers=JSON, status=401)
