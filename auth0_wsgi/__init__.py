@@ -7,6 +7,7 @@ from .config import Config
 from .environ import get_access_token, get_id_token, get_user, refresh_access_token
 from .errors import Auth0WSGIError, ConfigError
 from .middleware import Auth0Middleware
+from .resource_server import ResourceServerMiddleware, get_claims, has_scopes, requires_scopes
 
 __version__ = "0.1.0"
 __all__ = [
@@ -14,9 +15,13 @@ __all__ = [
     "Auth0WSGIError",
     "Config",
     "ConfigError",
+    "ResourceServerMiddleware",
     "api_session",
     "get_access_token",
+    "get_claims",
     "get_id_token",
     "get_user",
+    "has_scopes",
     "refresh_access_token",
+    "requires_scopes",
 ]

@@ -95,7 +95,7 @@ class Config:
 def _build(settings: dict[str, Any], environ: Mapping[str, str]) -> Config:
     _refuse_unknown(settings)
     merged = _merge_environment(settings, environ)
-    values: dict[str, Any] = {"issuer": _issuer(merged)}
+    values: dict[str, Any] = {"issuer": issuer_from_settings(merged)}
     for name, parse in _PARSERS.items():
         if name in merged:
             values[name] = _parse(name, merged[name], parse)
@@ -139,7 +139,7 @@ def _parse(name: str, raw: Any, parse: Callable[[Any], Any]) -> Any:
         raise ConfigError(name, str(exc), _FIXES.get(name, "see the configuration reference")) from None
 
 
-def _issuer(merged: Mapping[str, Any]) -> str:
+def issuer_from_settings(merged: Mapping[str, Any]) -> str:
     domain, issuer = merged.get("domain"), merged.get("issuer")
     if domain and issuer:
         raise ConfigError("domain", "is set together with 'issuer'", "set only one of them")
@@ -248,7 +248,7 @@ def _path(value: Any) -> str:
     return text.rstrip("/") or "/"
 
 
-def _paths(value: Any) -> tuple[str, ...]:
+def parse_paths(value: Any) -> tuple[str, ...]:
     return tuple(_path(p) for p in parsing.as_words(value))
 
 
@@ -315,7 +315,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "logout_path": _path,
     "post_logout_redirect": parsing.as_text,
     "require_auth": parsing.as_bool,
-    "public_paths": _paths,
+    "public_paths": parse_paths,
     "session_cookie_name": _cookie_name,
     "session_rolling_duration": _seconds(60, 10 * 365 * 86400),
     "session_absolute_duration": _seconds(60, 10 * 365 * 86400),

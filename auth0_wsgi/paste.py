@@ -19,6 +19,6 @@ def filter_app_factory(
 
 def api_filter_app_factory(app: WSGIApplication, global_conf: dict[str, Any], **local_conf: str) -> Any:
     """``[filter:auth] use = egg:auth0-wsgi#api``: requires a valid Bearer access token."""
-    from .resource_server import ResourceServerMiddleware  # only APIs pay for importing it
+    from .resource_server import ResourceServerMiddleware
 
     return ResourceServerMiddleware(app, **local_conf)

@@ -27,7 +27,7 @@ from webob import Request, Response
 
 from . import bearer, parsing, responses
 from .bearer import BearerError, InsufficientScope, InvalidRequest, InvalidToken, MissingToken
-from .config import _issuer, _paths  # the same domain/issuer and path rules as the login filter
+from .config import issuer_from_settings, parse_paths  # the login filter's rules for both
 from .discovery import Metadata, SigningKeys
 from .errors import ConfigError, ProviderError, ProviderUnavailable
 
@@ -66,7 +66,7 @@ class ResourceServerConfig:
         given = {k: v for k, v in dict(settings or {}).items() if v is not None}
         _refuse_unknown(given)
         merged = _merge_environment(given, os.environ if environ is None else environ)
-        values: dict[str, Any] = {"issuer": _issuer(merged)}
+        values: dict[str, Any] = {"issuer": issuer_from_settings(merged)}
         for name, parse in _PARSERS.items():
             if name in merged:
                 values[name] = _parse(name, merged[name], parse)
@@ -131,7 +131,7 @@ def _algorithms(value: Any) -> tuple[str, ...]:
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "audience": _audience,
     "required_scopes": lambda v: bearer.check_scope_tokens(parsing.as_words(v)),
-    "public_paths": _paths,
+    "public_paths": parse_paths,
     "clock_skew": lambda v: parsing.as_int(v, minimum=0, maximum=600),
     "http_timeout": lambda v: parsing.as_float(v, minimum=0.1, maximum=120),
     "algorithms": _algorithms,

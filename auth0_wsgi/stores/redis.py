@@ -158,6 +158,7 @@ class RedisRevocations(MemoryRevocations):
                 pipe = self._redis.pipeline()
                 pipe.zadd(_REVOCATIONS, entries)
                 pipe.zremrangebyscore(_REVOCATIONS, 0, int(self._clock()) - self._keep)
+                pipe.expire(_REVOCATIONS, self._keep)  # every key we write expires
                 pipe.execute()
             _guarded(write)
         self._remember(entries)
