@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from . import parsing
 from .errors import ConfigError
+from .proxy import Network, parse_networks
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class Config:
     session_store: str = field(default="cookie", repr=False)  # a Redis URL may hold a password
     backchannel_logout_path: str = "/backchannel-logout"
     revocation_store: str = field(default="memory", repr=False)
+    trusted_proxies: tuple[Network, ...] = ()
 
     @property
     def redirect_uri(self) -> str:
@@ -331,6 +333,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "session_store": lambda v: _store_url(v, ("cookie", "memory")),
     "backchannel_logout_path": _path,
     "revocation_store": lambda v: _store_url(v, ("memory",)),
+    "trusted_proxies": lambda v: parse_networks(parsing.as_words(v)),
 }
 _REQUIRED = ("client_id", "client_secret", "base_url", "secret")
 _FIXES = {
@@ -342,4 +345,5 @@ _FIXES = {
     "public_paths": "write absolute paths separated by spaces, e.g. /static /health",
     "session_store": "use cookie, memory, or redis://host:6379/0",
     "revocation_store": "use memory or redis://host:6379/0",
+    "trusted_proxies": "list your proxies' addresses or networks, e.g. 10.0.0.0/8 127.0.0.1",
 }

@@ -15,6 +15,7 @@ from .config import Config
 from .cookies import CookieOptions
 from .errors import Auth0WSGIError, LoginRequired, ProviderUnavailable
 from .oidc import OIDCClient
+from .proxy import ProxyHeaders
 from .refresh import Refresher
 from .sealing import Sealer
 from .session import Headers, Lifetime, Session, SessionStore
@@ -53,6 +54,7 @@ class Auth0Middleware:
         self.collaborators = handlers.Collaborators(
             config, client, self.store, Transactions(Sealer(config.secret, "transaction"), tx_options),
             backends.logouts)
+        self._proxy = ProxyHeaders(config.trusted_proxies) if config.trusted_proxies else None
         self._routes: dict[str, Route] = {
             config.login_path: handlers.login,
             config.callback_path: handlers.callback,
@@ -62,6 +64,8 @@ class Auth0Middleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         keys.scrub(environ, self.config.set_remote_user)
+        if self._proxy is not None:
+            self._proxy.apply(environ)
         path = environ.get("PATH_INFO") or "/"
         route = self._routes.get(path)
         if route is not None:
