@@ -96,9 +96,13 @@ class FileCoordinator:
         self.directory = directory
         self._clock = clock
         self._ready = False
+        self._prepare_lock = threading.Lock()
+        self._fallback: LocalCoordinator | None = None
 
     def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes:
         self._prepare()
+        if self._fallback is not None:
+            return self._fallback.run_once(key, produce, timeout)
         result_path = os.path.join(self.directory, key + ".result")
         cached = self._cached(result_path)
         if cached is not None:
@@ -112,9 +116,26 @@ class FileCoordinator:
             return result
 
     def _prepare(self) -> None:
-        if not self._ready:
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        if self._ready:
+            return
+        with self._prepare_lock:  # the first requests of a worker arrive together
+            if self._ready:
+                return
+            try:
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+                info = os.stat(self.directory)
+            except OSError as exc:
+                self._degrade(f"cannot use it ({type(exc).__name__})")
+            else:
+                # Another user's directory (or one others may write to) could be fed forged results.
+                if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                    self._degrade("it belongs to another user or is writable by others")
             self._ready = True
+
+    def _degrade(self, reason: str) -> None:
+        log.error("refresh_lock_dir %s: %s; refreshes are coordinated within each process only",
+                  self.directory, reason)
+        self._fallback = LocalCoordinator()
 
     def _cached(self, path: str) -> bytes | None:
         try:

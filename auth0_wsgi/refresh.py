@@ -67,8 +67,13 @@ class Refresher:
                                                 timeout=2 * self._config.http_timeout + 1)
         except (ProviderError, CoordinationTimeout) as exc:
             return self._transient_failure(key, session, expired, exc)
+        result = self._unsealed(sealed)
+        if result is None:  # not ours (tampered cache): never trusted, never ends a session either
+            return self._transient_failure(key, session, expired, ProviderError("unreadable refresh result"))
         self._clear_backoff(key)
-        return self._apply(session, sealed, now)
+        if result.get("ended"):
+            return Outcome(None)
+        return Outcome(session.with_tokens(now=now, **result), changed=True)
 
     def _grant(self, session: Session) -> bytes:
         """One refresh_token grant; its result (or the fact that it ended the session), sealed."""
@@ -99,12 +104,13 @@ class Refresher:
             return False
         return True
 
-    def _apply(self, session: Session, sealed: bytes, now: int) -> Outcome:
-        plaintext = self._sealer.unseal(sealed.decode("ascii"))
-        result: dict[str, Any] = json.loads(plaintext) if plaintext else _ENDED
-        if result.get("ended"):
-            return Outcome(None)
-        return Outcome(session.with_tokens(now=now, **result), changed=True)
+    def _unsealed(self, sealed: bytes) -> dict[str, Any] | None:
+        try:
+            plaintext = self._sealer.unseal(sealed.decode("ascii"))
+        except UnicodeDecodeError:
+            return None
+        result = json.loads(plaintext) if plaintext else None
+        return result if isinstance(result, dict) else None
 
     def _transient_failure(self, key: str, session: Session, expired: bool, exc: Exception) -> Outcome:
         delay = self._note_failure(key)
