@@ -118,11 +118,14 @@ class SigningKeys:
         self._keys: KeySet | None = None
         self._fetched_at = 0.0
         self._last_kid_refetch: float | None = None
+        self._failure: tuple[float, ProviderError] | None = None
         self._lock = threading.Lock()
 
     def get(self, kid: str | None) -> KeySet:
         with self._lock:
             now = self._clock()
+            if self._keys is None and self._failure and now - self._failure[0] < RETRY_AFTER_FAILURE:
+                raise self._failure[1]  # a down JWKS endpoint is not asked again on every request
             if self._keys is None or now - self._fetched_at >= JWKS_TTL:
                 self._refresh(now)
             elif kid is not None and not self._has(kid) and self._may_refetch_for_kid(now):
@@ -152,6 +155,7 @@ class SigningKeys:
 
     def _keep_cached_keys(self, now: float, exc: ProviderError) -> None:
         if self._keys is None:
+            self._failure = (now, exc)
             raise exc from None
         log.warning("JWKS refetch failed (%s); keeping the cached keys", exc.message)
         self._fetched_at = now - JWKS_TTL + RETRY_AFTER_FAILURE

@@ -166,11 +166,19 @@ class RequestContext:
     def start_response(self, start_response: StartResponse) -> StartResponse:
         """Adds the session cookies at the moment the app starts its response (a view may refresh)."""
         def wrapped(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            return start_response(status, [*response_headers, *self.headers], exc_info)
+            if self.headers:
+                response_headers = _with_cookies(response_headers, self.headers)
+            return start_response(status, response_headers, exc_info)
         return wrapped  # type: ignore[return-value]
 
 
 def _adding_headers(start_response: StartResponse, headers: Headers) -> StartResponse:
     def wrapped(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        return start_response(status, [*response_headers, *headers], exc_info)
+        return start_response(status, _with_cookies(response_headers, headers), exc_info)
     return wrapped  # type: ignore[return-value]
+
+
+def _with_cookies(response_headers: list[tuple[str, str]], cookies: Headers) -> list[tuple[str, str]]:
+    """A response that sets a session cookie must never be stored by a shared cache."""
+    kept = [(k, v) for k, v in response_headers if k.lower() not in ("cache-control", "expires")]
+    return [*kept, *cookies, ("Cache-Control", "no-store")]

@@ -9,7 +9,6 @@ fail silently as "nobody is logged in".
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from . import environ as keys
@@ -20,8 +19,6 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
     from pyramid.config import Configurator
     from pyramid.request import Request
-
-log = logging.getLogger(__name__)
 
 MISSING_FILTER = (
     "auth0-wsgi: this request did not pass through the auth0 filter. Put the filter in front of the "
@@ -65,5 +62,4 @@ def filtered_environ(environ: WSGIEnvironment) -> WSGIEnvironment:
     """``environ`` itself, once it is known to have passed through the auth0 filter."""
     if keys.USER in environ or _MARKER is None or _MARKER in environ:
         return environ
-    log.error("a request reached the Pyramid app without passing through the auth0 filter")
     raise RuntimeError(MISSING_FILTER)

@@ -54,7 +54,12 @@ def login_redirect(environ: WSGIEnvironment, login_url: str) -> Response:
 
 def original_path(environ: WSGIEnvironment) -> str:
     """The app-relative path and query of this request, to come back to after login."""
-    path = quote(environ.get("PATH_INFO", "") or "/", safe="/;=,:@!$&'()*+~-._")
+    raw = environ.get("PATH_INFO", "") or "/"
+    try:
+        raw_bytes = raw.encode("latin-1")  # PEP 3333: the request's bytes, decoded as Latin-1
+    except UnicodeEncodeError:
+        raw_bytes = raw.encode("utf-8")  # a server that decoded them as text already
+    path = quote(raw_bytes, safe="/;=,:@!$&'()*+~-._")
     query = environ.get("QUERY_STRING", "")
     return f"{path}?{query}" if query else path
 

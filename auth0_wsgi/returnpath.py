@@ -7,10 +7,11 @@ that a browser could read as another origin (``//evil``, ``/\\evil``, ``/%09/evi
 
 from __future__ import annotations
 
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 MAX_RETURN_PATH = 2048
 # Backslash, C0 and C1 controls, DEL: browsers strip or reinterpret them in URLs.
+_ASCII_PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
 _FORBIDDEN = frozenset("\\") | frozenset(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0)))
 
 
@@ -26,7 +27,8 @@ def safe_return_path(value: object, default: str = "/") -> str:
         decoded = unquote(decoded)
         if not _is_local(decoded):
             return default
-    return value
+    # Non-ASCII travels percent-encoded (UTF-8): a Location header is Latin-1 only.
+    return quote(value, safe=_ASCII_PRINTABLE)
 
 
 def _is_local(path: str) -> bool:

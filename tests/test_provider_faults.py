@@ -101,3 +101,11 @@ def test_client_secret_basic_form_encodes_odd_secrets(make_app, fake):
     assert log_in(app).status_int == 302
     assert fake.last_authorization_header.startswith("Basic ")
     assert "client_secret" not in fake.last_token_request
+
+
+def test_jwks_down_before_any_fetch_is_not_asked_again_on_every_request(app, fake):
+    from tests.test_backchannel_logout import logout_token
+    fake.jwks_status = 500
+    for _ in range(10):
+        app.post("/backchannel-logout", {"logout_token": logout_token(fake)}, status=503)
+    assert fake.counts["/jwks"] == 1

@@ -246,3 +246,19 @@ def test_views_can_force_a_refresh(fake):
 def test_refresh_access_token_outside_the_middleware_says_why():
     with pytest.raises(RuntimeError, match="behind the auth0 filter"):
         refresh_access_token({})
+
+
+def test_a_response_carrying_a_refreshed_session_is_never_cached(fake):
+    def cacheable(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", "public, max-age=600")])
+        return [b"ok"]
+
+    app = webtest.TestApp(Auth0Middleware(cacheable, **settings_for(fake)))
+    fake.access_token_ttl = 30
+    log_in(app)
+    response = app.get("/page")  # refreshes: the new session rides on this response
+    assert any(k == "Set-Cookie" for k, _ in response.headerlist)
+    assert response.headers.getall("Cache-Control") == ["no-store"]
+    fake.access_token_ttl = 3600
+    log_in(app)
+    assert app.get("/page").headers["Cache-Control"] == "public, max-age=600"  # untouched otherwise

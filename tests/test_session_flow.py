@@ -212,3 +212,14 @@ def test_large_session_is_chunked_and_read_back(build_app, fake):
     assert {"auth0_session.0", "auth0_session.1"} <= set(app.cookies)
     assert "auth0_session" not in app.cookies
     assert len(app.get("/x").json["auth0.user"]["app_metadata"]["roles"]) == 80
+
+
+def test_non_ascii_return_path_survives_login_percent_encoded(app):
+    from tests.conftest import start_login
+    callback, _ = start_login(app, "/caf\u00e9")
+    assert app.get(callback).headers["Location"] == BASE_URL + "/caf%C3%A9"
+
+
+def test_non_ascii_path_is_remembered_for_after_login(app):
+    response = app.get("/caf%C3%A9", headers=HTML)  # WSGI hands the app the UTF-8 bytes as Latin-1
+    assert response.headers["Location"] == f"{BASE_URL}/login?return_to=/caf%25C3%25A9"
