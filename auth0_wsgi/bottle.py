@@ -17,26 +17,18 @@ import bottle
 from . import environ as keys
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    pass
 
-MISSING_FILTER = (
-    "auth0-wsgi: this request did not pass through the auth0 filter. Wrap the Bottle app in it: "
-    "a [filter:auth0] section with 'use = egg:auth0-wsgi' and 'pipeline = auth0 <your app>' in the "
-    "ini file, or Auth0Middleware(app, ...) in Python."
-)
-# The key the middleware sets on every request it handles (authenticated or not). Until the
-# middleware sets one, only authenticated requests can be told apart from a missing filter.
-_MARKER: str | None = getattr(keys, "MIDDLEWARE", None)
 
 
 def current_user() -> dict[str, Any] | None:
     """The current request's ID-token claims, None when anonymous."""
-    return keys.get_user(filtered_environ(bottle.request.environ))
+    return keys.get_user(keys.filtered_environ(bottle.request.environ))
 
 
 def current_access_token() -> str | None:
     """The current request's access token for the configured API, None when anonymous."""
-    return keys.get_access_token(filtered_environ(bottle.request.environ))
+    return keys.get_access_token(keys.filtered_environ(bottle.request.environ))
 
 
 class Auth0Plugin:
@@ -58,7 +50,7 @@ class Auth0Plugin:
 
         @functools.wraps(callback)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            environ = filtered_environ(bottle.request.environ)
+            environ = keys.filtered_environ(bottle.request.environ)
             if wants_user:
                 kwargs[self.user_keyword] = keys.get_user(environ)
             if wants_token:
@@ -67,9 +59,3 @@ class Auth0Plugin:
 
         return wrapper
 
-
-def filtered_environ(environ: WSGIEnvironment) -> WSGIEnvironment:
-    """``environ`` itself, once it is known to have passed through the auth0 filter."""
-    if keys.USER in environ or _MARKER is None or _MARKER in environ:
-        return environ
-    raise RuntimeError(MISSING_FILTER)

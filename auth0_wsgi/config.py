@@ -250,6 +250,12 @@ def _path(value: Any) -> str:
     return text.rstrip("/") or "/"
 
 
+def path_is_under(path: str, prefixes: tuple[str, ...]) -> bool:
+    """Whole path segments: ``/public`` covers ``/public`` and ``/public/x``, not ``/publicity``;
+    ``/`` covers the root page only (``require_auth = false`` makes everything public)."""
+    return any(path == prefix or (prefix != "/" and path.startswith(prefix + "/")) for prefix in prefixes)
+
+
 def parse_paths(value: Any) -> tuple[str, ...]:
     return tuple(_path(p) for p in parsing.as_words(value))
 

@@ -16,6 +16,12 @@ USER = "auth0.user"
 ID_TOKEN = "auth0.id_token"
 REMOTE_USER = "REMOTE_USER"
 CONTEXT = "auth0.context"  # the request's RequestContext: how views force a refresh
+MIDDLEWARE = "auth0.middleware"  # set on every request the filter handled, anonymous ones too
+MISSING_FILTER = (
+    "auth0-wsgi: this request did not pass through the auth0 filter. Put it in front of your app: "
+    "a [filter:auth0] section with 'use = egg:auth0-wsgi' and 'pipeline = auth0 <your app>' in "
+    "[pipeline:main] of the ini file, or Auth0Middleware(app, ...) in Python."
+)
 OURS = (ACCESS_TOKEN, USER, ID_TOKEN, CONTEXT)
 
 
@@ -25,6 +31,17 @@ def scrub(environ: WSGIEnvironment, remote_user: bool) -> None:
         del environ[key]
     if remote_user:
         environ.pop(REMOTE_USER, None)
+
+
+def filtered_environ(environ: WSGIEnvironment) -> WSGIEnvironment:
+    """``environ`` itself, once it is known to have passed through the auth0 filter.
+
+    Framework adapters call this so that a forgotten pipeline line fails loudly instead of
+    looking like an anonymous user.
+    """
+    if MIDDLEWARE not in environ:
+        raise RuntimeError(MISSING_FILTER)
+    return environ
 
 
 def get_user(environ: WSGIEnvironment) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from webob import Request, Response
 
 from . import environ as keys
 from . import handlers, responses, stores
-from .config import Config
+from .config import Config, path_is_under
 from .cookies import CookieOptions
 from .errors import Auth0WSGIError, LoginRequired, ProviderUnavailable
 from .oidc import OIDCClient
@@ -64,6 +64,7 @@ class Auth0Middleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         keys.scrub(environ, self.config.set_remote_user)
+        environ[keys.MIDDLEWARE] = True
         if self._proxy is not None:
             self._proxy.apply(environ)
         path = environ.get("PATH_INFO") or "/"
@@ -97,10 +98,7 @@ class Auth0Middleware:
         return response(environ, start_response)
 
     def _is_public(self, path: str) -> bool:
-        if not self.config.require_auth:
-            return True
-        return any(path == prefix or path.startswith(prefix + "/") or prefix == "/"
-                   for prefix in self.config.public_paths)
+        return not self.config.require_auth or path_is_under(path, self.config.public_paths)
 
     def _challenge(self, environ: WSGIEnvironment) -> Response:
         if responses.is_browser_navigation(environ):

@@ -16,18 +16,9 @@ from .api import api_session
 
 if TYPE_CHECKING:
     import requests
-    from _typeshed.wsgi import WSGIEnvironment
     from pyramid.config import Configurator
     from pyramid.request import Request
 
-MISSING_FILTER = (
-    "auth0-wsgi: this request did not pass through the auth0 filter. Put the filter in front of the "
-    "Pyramid app in the ini file: a [filter:auth0] section with 'use = egg:auth0-wsgi', and "
-    "'pipeline = auth0 <your app>' in [pipeline:main]."
-)
-# The key the middleware sets on every request it handles (authenticated or not). Until the
-# middleware sets one, only authenticated requests can be told apart from a missing filter.
-_MARKER: str | None = getattr(keys, "MIDDLEWARE", None)
 
 
 def includeme(config: Configurator) -> None:
@@ -40,12 +31,12 @@ def includeme(config: Configurator) -> None:
 
 def auth0_user(request: Request) -> dict[str, Any] | None:
     """The ID token's claims (``name``, ``email``, ``picture``, ``sub``…), None when anonymous."""
-    return keys.get_user(filtered_environ(request.environ))
+    return keys.get_user(keys.filtered_environ(request.environ))
 
 
 def auth0_access_token(request: Request) -> str | None:
     """The access token for the configured API, None when anonymous."""
-    return keys.get_access_token(filtered_environ(request.environ))
+    return keys.get_access_token(keys.filtered_environ(request.environ))
 
 
 def auth0_api(request: Request) -> requests.Session:
@@ -53,13 +44,7 @@ def auth0_api(request: Request) -> requests.Session:
 
     Closed when the request finishes; raises ``RuntimeError`` for an anonymous request.
     """
-    session = api_session(filtered_environ(request.environ))
+    session = api_session(keys.filtered_environ(request.environ))
     request.add_finished_callback(lambda _request: session.close())
     return session
 
-
-def filtered_environ(environ: WSGIEnvironment) -> WSGIEnvironment:
-    """``environ`` itself, once it is known to have passed through the auth0 filter."""
-    if keys.USER in environ or _MARKER is None or _MARKER in environ:
-        return environ
-    raise RuntimeError(MISSING_FILTER)

@@ -27,7 +27,7 @@ from webob import Request, Response
 
 from . import bearer, parsing, responses
 from .bearer import BearerError, InsufficientScope, InvalidRequest, InvalidToken, MissingToken
-from .config import issuer_from_settings, parse_paths  # the login filter's rules for both
+from .config import issuer_from_settings, parse_paths, path_is_under  # the login filter's rules for both
 from .discovery import Metadata, SigningKeys
 from .errors import ConfigError, ProviderError, ProviderUnavailable
 
@@ -219,8 +219,7 @@ class ResourceServerMiddleware:
         return claims
 
     def _is_public(self, path: str) -> bool:
-        return any(path == prefix or path.startswith(prefix + "/") or prefix == "/"
-                   for prefix in self.config.public_paths)
+        return path_is_under(path, self.config.public_paths)
 
 
 def _form_has_token(environ: WSGIEnvironment) -> bool:

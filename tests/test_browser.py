@@ -1,0 +1,140 @@
+"""A real browser (Chromium, driven by Playwright) through both example apps under gunicorn.
+
+Login on the provider's page, the profile, the API's messages, a silent refresh once the short-lived
+access token has expired, and logout. Each step leaves a screenshot in
+``test-artifacts/browser/<app>/NN-step.png``, to look at when a step fails.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.examples import EXAMPLES, MESSAGES, example_api, example_app, example_client
+from tests.support.gunicorn import ROOT
+from tests.support.real_idp import LocalIdP, require_local_idp
+from tests.support.servers import free_port, require_component
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError:  # reported by require_component below
+    sync_playwright = None
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+TTL = 4  # seconds an access token lives at the provider
+LEEWAY = 1  # the app refreshes when the token expires within this many seconds
+
+
+@pytest.fixture(scope="module")
+def ports() -> dict[str, int]:
+    return {name: free_port() for name in (*EXAMPLES, "api")}
+
+
+@pytest.fixture(scope="module")
+def idp(ports: dict[str, int]) -> Iterator[LocalIdP]:
+    require_component(sync_playwright is not None, "the playwright Python package")
+    require_component(CHROMIUM.is_file(), f"Chromium at {CHROMIUM}")
+    require_local_idp()
+    clients = [example_client(name, ports[name]) for name in EXAMPLES]
+    with LocalIdP(clients, access_token_ttl=TTL) as provider:
+        provider.clients_by_name = dict(zip(EXAMPLES, clients, strict=True))
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def api_url(idp: LocalIdP, ports: dict[str, int]) -> Iterator[str]:
+    with example_api(idp, ports["api"]) as url:
+        yield url
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator[Page]:
+    """A fresh profile per test: the two apps share 127.0.0.1, so they would share cookies."""
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            tmp_path / "profile", executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 900, "height": 640})
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+class Steps:
+    """Numbered screenshots of one walk through an app."""
+
+    def __init__(self, page: Page, name: str) -> None:
+        self.page = page
+        self.directory = ARTIFACTS / name
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self.directory.mkdir(parents=True)
+        self.count = 0
+
+    def shot(self, step: str) -> None:
+        self.count += 1
+        self.page.screenshot(path=self.directory / f"{self.count:02d}-{step}.png", full_page=True)
+
+
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_login_messages_refresh_and_logout_in_a_browser(name: str, idp: LocalIdP, ports: dict[str, int],
+                                                        api_url: str, browser_page: Page) -> None:
+    page = browser_page
+    with example_app(name, idp, idp.clients_by_name[name], ports[name], api_url,
+                     ini="examples/pyramid_app/development.ini" if name == "pyramid" else None,
+                     refresh_leeway=str(LEEWAY)) as url:
+        steps = Steps(page, name)
+        page.goto(url + "/profile")
+        _expect_login_form(page, idp)
+        steps.shot("login-page")
+
+        page.fill('input[name="login"]', "jane.doe")
+        page.fill('input[name="password"]', "any password")
+        steps.shot("login-filled")
+        page.click('button[type="submit"]')
+        page.wait_for_url(url + "/profile")
+        expect(page.locator(".name")).to_have_text("Jane Doe")
+        expect(page.locator(".email")).to_have_text("jane.doe@example.com")
+        steps.shot("profile")
+
+        page.click("nav >> text=Messages")
+        page.wait_for_url(url + "/messages")
+        _expect_messages(page)
+        first_token = page.locator(".fingerprint").inner_text()
+        steps.shot("messages")
+
+        stats = idp.stats()
+        time.sleep(TTL + 0.5)  # the access token has now expired at the provider
+        page.reload()
+        assert page.url == url + "/messages"  # no detour through the provider's login
+        _expect_messages(page)
+        assert page.locator(".fingerprint").inner_text() != first_token
+        after = idp.stats()
+        assert after["refresh_token"] > stats["refresh_token"]
+        assert after["authorization_code"] == stats["authorization_code"]
+        steps.shot("messages-after-refresh")
+
+        page.click("nav >> text=Log out")
+        # the provider ends its session and returns to the app's public home page
+        page.wait_for_url(url + "/")
+        expect(page.locator("body")).to_contain_text("not logged in")
+        page.goto(url + "/messages")
+        _expect_login_form(page, idp)
+        steps.shot("logged-out-login-again")
+
+
+def _expect_login_form(page: Page, idp: LocalIdP) -> None:
+    expect(page.locator('input[name="password"]')).to_be_visible()
+    assert page.url.startswith(idp.issuer)
+
+
+def _expect_messages(page: Page) -> None:
+    expect(page.locator("li.message")).to_have_text([message["text"] for message in MESSAGES])
+    expect(page.locator(".api-sub")).to_have_text("jane.doe")
