@@ -100,6 +100,17 @@ def test_public_paths_match_whole_segments(make_app):
     assert app.get("/publicity", headers=JSON, status=401)
 
 
+def test_root_in_public_paths_is_the_home_page_only(make_app):
+    app = make_app(public_paths="/")
+    assert app.get("/").json["path"] == "/"
+    app.get("/private", headers=JSON, status=401)
+
+
+def test_every_request_the_filter_handled_is_marked(make_app):
+    app = make_app(public_paths="/public")
+    assert app.get("/public", extra_environ={}).request.environ["auth0.middleware"] is True
+
+
 def test_require_auth_false_serves_anonymous_and_still_injects_sessions(make_app):
     app = make_app(require_auth=False)
     assert "auth0.user" not in app.get("/anything").json
