@@ -109,8 +109,8 @@ def test_id_token_with_alg_none_is_refused(app, fake, monkeypatch):
 
     original = fake.id_token
 
-    def unsigned(nonce, now):
-        claims = query_claims(original(nonce, now))
+    def unsigned(nonce, now, sub=None):
+        claims = query_claims(original(nonce, now, sub))
         return f"{b64({'alg': 'none'})}.{b64(claims)}."
 
     monkeypatch.setattr(fake, "id_token", unsigned)
@@ -128,8 +128,8 @@ def test_hs256_id_token_keyed_with_the_public_rsa_key_is_refused(app, fake, monk
     original = fake.id_token
     public_pem = fake.key.as_pem(private=False)  # joserfc refuses to do this, so sign by hand
 
-    def confused(nonce, now):
-        claims = query_claims(original(nonce, now))
+    def confused(nonce, now, sub=None):
+        claims = query_claims(original(nonce, now, sub))
         header = json_bytes({"alg": "HS256", "kid": "k1"})
         signing_input = f"{b64encode(header)}.{b64encode(json_bytes(claims))}"
         signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
@@ -187,8 +187,8 @@ def test_hs256_id_tokens_are_verified_with_the_client_secret(make_app, fake, mon
 
     original = fake.id_token
 
-    def hs256(nonce, now):
-        claims = query_claims(original(nonce, now))
+    def hs256(nonce, now, sub=None):
+        claims = query_claims(original(nonce, now, sub))
         return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(CLIENT_SECRET.encode()),
                           algorithms=["HS256"])
 

@@ -118,15 +118,15 @@ def test_expired_token_without_refresh_token_sends_the_browser_to_login(make_app
 
 def test_refreshed_id_token_for_another_user_ends_the_session(app, short_lived):
     log_in(app)
-    short_lived.sub = "auth0|mallory"
+    short_lived.refresh_sub = "auth0|mallory"
     app.get("/x", headers=JSON, status=401)
 
 
 def test_response_without_expires_in_uses_the_jwt_exp(app, fake, monkeypatch):
     original = fake._tokens
 
-    def without_expires_in(nonce, offline):
-        response = original(nonce, offline)
+    def without_expires_in(nonce, offline, sub=None):
+        response = original(nonce, offline, sub)
         body = response.json
         del body["expires_in"]
         response.json = body

@@ -34,6 +34,7 @@ class Grant:
     nonce: str | None
     challenge: str | None
     scope: str
+    sub: str
 
 
 @dataclass
@@ -68,6 +69,7 @@ class FakeProvider:
         self.omit_iss = False
         self.iss_override: str | None = None
         self.sub = "auth0|alice"
+        self.refresh_sub: str | None = None  # set: refreshes answer for this user (a misbehaving provider)
         self.last_authorize: dict[str, str] = {}
         self.last_token_request: dict[str, str] = {}
         self.last_authorization_header = ""
@@ -109,7 +111,8 @@ class FakeProvider:
         self.last_authorize = params
         code = secrets.token_urlsafe(16)
         self.codes[code] = Grant(params.get("client_id", ""), params.get("redirect_uri", ""),
-                                 params.get("nonce"), params.get("code_challenge"), params.get("scope", ""))
+                                 params.get("nonce"), params.get("code_challenge"), params.get("scope", ""),
+                                 self.sub)
         query = {"code": code, "state": params.get("state", "")}
         if not self.omit_iss:
             query["iss"] = self.iss_override or self.issuer
@@ -167,30 +170,31 @@ class FakeProvider:
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         if grant.challenge != challenge:
             return _oauth_error("invalid_grant")
-        return self._tokens(grant.nonce, "offline_access" in grant.scope.split())
+        return self._tokens(grant.nonce, "offline_access" in grant.scope.split(), grant.sub)
 
     def _refresh_grant(self, form: dict[str, str]) -> Response:
         with self._lock:
             sub = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
         if sub is None:
             return _oauth_error("invalid_grant")
-        return self._tokens(None, True)
+        return self._tokens(None, True, self.refresh_sub or sub)
 
-    def _tokens(self, nonce: str | None, offline: bool) -> Response:
+    def _tokens(self, nonce: str | None, offline: bool, sub: str | None = None) -> Response:
         now = int(time.time())
+        sub = sub or self.sub
         body: dict[str, Any] = {
-            "access_token": self.access_token(now),
-            "id_token": self.id_token(nonce, now),
+            "access_token": self.access_token(now, sub),
+            "id_token": self.id_token(nonce, now, sub),
             "token_type": "Bearer",
             "expires_in": self.access_token_ttl,
         }
         if offline:
             body["refresh_token"] = secrets.token_urlsafe(24)
-            self.refresh_tokens[body["refresh_token"]] = self.sub
+            self.refresh_tokens[body["refresh_token"]] = sub
         return Response(json=body, headers={"Cache-Control": "no-store"})
 
-    def id_token(self, nonce: str | None, now: int) -> str:
-        claims = {"iss": self.issuer, "sub": self.sub, "aud": CLIENT_ID, "iat": now, "exp": now + 3600,
+    def id_token(self, nonce: str | None, now: int, sub: str | None = None) -> str:
+        claims = {"iss": self.issuer, "sub": sub or self.sub, "aud": CLIENT_ID, "iat": now, "exp": now + 3600,
                   "name": "Alice Example", "email": "alice@example.com", "sid": "sid-1"}
         if nonce is not None:
             claims["nonce"] = nonce
@@ -198,8 +202,8 @@ class FakeProvider:
         return jwt.encode(header, self.id_token_claims(claims), self.sign_with or self.key,
                           algorithms=[header["alg"]])
 
-    def access_token(self, now: int) -> str:
-        claims = {"iss": self.issuer, "sub": self.sub, "aud": [AUDIENCE, self.issuer + "userinfo"],
+    def access_token(self, now: int, sub: str | None = None) -> str:
+        claims = {"iss": self.issuer, "sub": sub or self.sub, "aud": [AUDIENCE, self.issuer + "userinfo"],
                   "iat": now, "exp": now + self.access_token_ttl, "scope": "openid profile read:messages",
                   "jti": secrets.token_hex(8)}
         return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key)

@@ -45,8 +45,8 @@ def _wait_until_up(process: subprocess.Popen, url: str, log) -> None:
             log.seek(0)
             raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log.read().decode()[-3000:]}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.1)
     raise RuntimeError("gunicorn did not start within 30 s")
