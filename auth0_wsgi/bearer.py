@@ -11,11 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
-from joserfc.errors import JoseError
-from joserfc.jwt import JWTClaimsRegistry
-
 from .errors import Auth0WSGIError
-from .tokens import MAX_TOKEN_LENGTH
+from .tokens import MAX_TOKEN_LENGTH, registered_claims_or_raise
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -86,17 +83,8 @@ def has_access_token_param(urlencoded: str) -> bool:
 def check_access_token_claims(claims: Mapping[str, Any], *, issuer: str, audience: str,
                               now: int, leeway: int) -> None:
     """Raise :class:`InvalidToken` unless the claims make this a live token for this API."""
-    registry = JWTClaimsRegistry(
-        now=now, leeway=leeway,
-        iss={"essential": True, "value": issuer},
-        aud={"essential": True, "value": audience},
-        sub={"essential": True},
-        exp={"essential": True},
-    )
-    try:
-        registry.validate(dict(claims))
-    except JoseError as exc:
-        raise InvalidToken(f"Access token rejected: {exc.description or exc.error}") from None
+    registered_claims_or_raise(claims, "Access token", now=now, leeway=leeway, error=InvalidToken,
+                               iss=issuer, aud=audience, sub=None, exp=None)
     granted_scopes(claims)  # a malformed scope or permissions claim is the token's fault
 
 

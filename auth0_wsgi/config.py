@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,7 +96,7 @@ class Config:
 
 def _build(settings: dict[str, Any], environ: Mapping[str, str]) -> Config:
     _refuse_unknown(settings)
-    merged = _merge_environment(settings, environ)
+    merged = merge_environment(settings, environ, _PARSERS)
     values: dict[str, Any] = {"issuer": issuer_from_settings(merged)}
     for name, parse in _PARSERS.items():
         if name in merged:
@@ -122,10 +122,12 @@ def _refuse_unknown(settings: Mapping[str, Any]) -> None:
             raise ConfigError(name, "is not an auth0-wsgi option", hint)
 
 
-def _merge_environment(settings: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+def merge_environment(settings: Mapping[str, Any], environ: Mapping[str, str],
+                      names: Iterable[str]) -> dict[str, Any]:
+    """Settings, completed from ``AUTH0_<NAME>``; an explicit domain or issuer beats both variables."""
     merged = {k: v for k, v in settings.items() if v is not None}
     explicit_issuer = "domain" in merged or "issuer" in merged
-    for name in [*_PARSERS, "domain", "issuer"]:
+    for name in [*names, "domain", "issuer"]:
         if name in ("domain", "issuer") and explicit_issuer:
             continue  # an explicit domain or issuer beats both environment variables
         env_value = environ.get(f"AUTH0_{name.upper()}")

@@ -27,7 +27,12 @@ from webob import Request, Response
 
 from . import bearer, parsing, responses
 from .bearer import BearerError, InsufficientScope, InvalidRequest, InvalidToken, MissingToken
-from .config import issuer_from_settings, parse_paths, path_is_under  # the login filter's rules for both
+from .config import (  # the login filter's rules for both
+    issuer_from_settings,
+    merge_environment,
+    parse_paths,
+    path_is_under,
+)
 from .discovery import Metadata, SigningKeys
 from .errors import ConfigError, ProviderError, ProviderUnavailable
 
@@ -65,7 +70,7 @@ class ResourceServerConfig:
         """Build from kwargs or ini values; missing options fall back to ``AUTH0_<OPTION>``."""
         given = {k: v for k, v in dict(settings or {}).items() if v is not None}
         _refuse_unknown(given)
-        merged = _merge_environment(given, os.environ if environ is None else environ)
+        merged = merge_environment(given, os.environ if environ is None else environ, _PARSERS)
         values: dict[str, Any] = {"issuer": issuer_from_settings(merged)}
         for name, parse in _PARSERS.items():
             if name in merged:
@@ -83,18 +88,6 @@ def _refuse_unknown(settings: Mapping[str, Any]) -> None:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "see docs/resource-server.md"
             raise ConfigError(name, "is not an option of the auth0-wsgi API filter", hint)
-
-
-def _merge_environment(settings: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    merged = dict(settings)
-    explicit_issuer = "domain" in merged or "issuer" in merged
-    for name in [*_PARSERS, "domain", "issuer"]:
-        if name in ("domain", "issuer") and explicit_issuer:
-            continue  # an explicit domain or issuer beats both environment variables
-        env_value = environ.get(f"AUTH0_{name.upper()}")
-        if name not in merged and env_value not in (None, ""):
-            merged[name] = env_value
-    return merged
 
 
 def _parse(name: str, raw: Any, parse: Callable[[Any], Any]) -> Any:

@@ -20,21 +20,23 @@ MAX_EXPIRES_IN = 10 * 365 * 86400  # beyond this (or NaN, inf) the value is nons
 MAX_TOKEN_LENGTH = 16 * 1024  # an Auth0 ID token is ~1-2 KB; anything huge is refused unparsed
 
 
+def registered_claims_or_raise(claims: Mapping[str, Any], what: str, *, now: int, leeway: int,
+                               error: type[Exception] = TokenError, **essential: str | None) -> None:
+    """joserfc's checks of the registered claims (types, times with leeway); each named claim is
+    essential, and must equal (or, for ``aud``, contain) its value when one is given."""
+    options: dict[str, Any] = {name: {"essential": True} if value is None else
+                               {"essential": True, "value": value} for name, value in essential.items()}
+    try:
+        JWTClaimsRegistry(now=now, leeway=leeway, **options).validate(dict(claims))
+    except JoseError as exc:
+        raise error(f"{what} rejected: {exc.error}: {exc.description or ''}".strip()) from None
+
+
 def check_id_token_claims(claims: Mapping[str, Any], *, issuer: str, client_id: str,
                           nonce: str | None, now: int, leeway: int) -> None:
     """Raise :class:`TokenError` unless the claims are exactly what OIDC Core §3.1.3.7 demands."""
-    registry = JWTClaimsRegistry(
-        now=now, leeway=leeway,
-        iss={"essential": True, "value": issuer},
-        sub={"essential": True},
-        aud={"essential": True, "value": client_id},
-        exp={"essential": True},
-        iat={"essential": True},
-    )
-    try:
-        registry.validate(dict(claims))
-    except JoseError as exc:
-        raise TokenError(f"ID token rejected: {exc.error}: {exc.description or ''}".strip()) from None
+    registered_claims_or_raise(claims, "ID token", now=now, leeway=leeway, iss=issuer, aud=client_id,
+                               sub=None, exp=None, iat=None)
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     azp = claims.get("azp")
     if (len(audiences) > 1 or azp is not None) and azp != client_id:
@@ -88,17 +90,8 @@ MAX_LOGOUT_TOKEN_AGE = 600  # seconds: an older logout token is refused (jti mem
 def check_logout_token_claims(claims: Mapping[str, Any], *, issuer: str, client_id: str,
                               now: int, leeway: int) -> None:
     """OpenID Connect Back-Channel Logout 1.0 §2.6: what makes a logout token acceptable."""
-    registry = JWTClaimsRegistry(
-        now=now, leeway=leeway,
-        iss={"essential": True, "value": issuer},
-        aud={"essential": True, "value": client_id},
-        iat={"essential": True},
-        jti={"essential": True},
-    )
-    try:
-        registry.validate(dict(claims))
-    except JoseError as exc:
-        raise TokenError(f"logout token rejected: {exc.error}: {exc.description or ''}".strip()) from None
+    registered_claims_or_raise(claims, "logout token", now=now, leeway=leeway, iss=issuer, aud=client_id,
+                               iat=None, jti=None)
     if claims["iat"] < now - MAX_LOGOUT_TOKEN_AGE - leeway:
         raise TokenError("logout token rejected: too old")
     events = claims.get("events")
