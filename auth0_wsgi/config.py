@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from . import parsing
 from .errors import ConfigError
@@ -155,7 +155,7 @@ def issuer_from_settings(merged: Mapping[str, Any]) -> str:
         return f"https://{host}/"
     if issuer:
         url = _parse("issuer", issuer, parsing.as_text)
-        parts = urlsplit(url)
+        parts = _split("issuer", url)
         if parts.scheme not in ("https", "http") or not parts.hostname or "?" in url or "#" in url:
             raise ConfigError("issuer", f"{url!r} is not an absolute http(s) URL",
                               "write the provider's issuer exactly, e.g. https://tenant.us.auth0.com/")
@@ -167,7 +167,7 @@ def issuer_from_settings(merged: Mapping[str, Any]) -> str:
 
 
 def _base_url(url: str) -> str:
-    parts = urlsplit(url)
+    parts = _split("base_url", url)
     if parts.scheme not in ("https", "http") or not parts.hostname or "?" in url or "#" in url:
         raise ConfigError("base_url", f"{url!r} is not an absolute http(s) URL without query",
                           "write the app's external URL, e.g. https://app.example.com")
@@ -179,11 +179,21 @@ def _base_url(url: str) -> str:
 def _absolute(target: str, base_url: str) -> str:
     if target.startswith("/"):
         return base_url + target
-    parts = urlsplit(target)
+    parts = _split("post_logout_redirect", target)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError("post_logout_redirect", f"{target!r} is neither a path nor an absolute URL",
                           "use a path like / or an absolute https URL")
     return target
+
+
+def _split(option: str, url: str) -> SplitResult:
+    """urlsplit, whose ValueError (``http://[``, NFKC tricks) becomes an error naming the option."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+        return parts
+    except ValueError as exc:
+        raise ConfigError(option, f"{url!r} is not a valid URL ({exc})", "check the URL") from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -231,7 +241,11 @@ def _store_url(value: Any, words: tuple[str, ...]) -> str:
     text = parsing.as_text(value)
     if text.lower() in words:
         return text.lower()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        raise ValueError(f"{_redact(text)!r} is not a valid URL") from None
     if parts.scheme in ("redis", "rediss", "unix") and (parts.hostname or parts.path):
         return text
     raise ValueError(f"{_redact(text)!r} is not {', '.join(words)} or a redis:// / rediss:// URL")
@@ -254,7 +268,11 @@ def _path(value: Any) -> str:
 
 def path_is_under(path: str, prefixes: tuple[str, ...]) -> bool:
     """Whole path segments: ``/public`` covers ``/public`` and ``/public/x``, not ``/publicity``;
-    ``/`` covers the root page only (``require_auth = false`` makes everything public)."""
+    ``/`` covers the root page only (``require_auth = false`` makes everything public). A path
+    with ``.`` or ``..`` segments is under nothing: an app that resolves them could serve
+    ``/public/../admin`` as ``/admin``."""
+    if "/." in path and any(segment in (".", "..") for segment in path.split("/")):
+        return False
     return any(path == prefix or (prefix != "/" and path.startswith(prefix + "/")) for prefix in prefixes)
 
 

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 from webob import Request, Response
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _SINGLE_VALUED = ("code", "state", "iss", "error", "error_description")
 MAX_CALLBACK_QUERY = 8 * 1024
+MAX_BACKCHANNEL_BODY = 64 * 1024  # a logout token is at most MAX_TOKEN_LENGTH (16 KB)
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Collaborators:
 
 
 def login(request: Request, c: Collaborators) -> Response:
-    return_to = safe_return_path(request.GET.get("return_to"))
+    return_to = safe_return_path(query(request).get("return_to"))
     tx, cookie = c.transactions.begin(return_to)
     response = responses.redirect(c.client.authorization_url(tx))
     response.headerlist.append(cookie)
@@ -82,7 +84,7 @@ def logout(request: Request, c: Collaborators) -> Response:
         session = c.store.load(request.environ)
     except ProviderUnavailable:  # the session store is down: still log the browser out
         session = None
-    requested = safe_return_path(request.GET.get("return_to"), default="")
+    requested = safe_return_path(query(request).get("return_to"), default="")
     target = c.config.base_url + requested if requested else c.config.post_logout_redirect
     headers = c.store.clear(request.environ)
     headers.extend(c.transactions.clear_all(request.environ))
@@ -101,7 +103,11 @@ def backchannel_logout(request: Request, c: Collaborators) -> Response:
     """OpenID Connect Back-Channel Logout 1.0: the provider ends a user's sessions server to server."""
     if request.method != "POST" or request.content_type != "application/x-www-form-urlencoded":
         raise RequestError("POST a form-encoded logout_token.", code="invalid_request")
-    tokens = request.POST.getall("logout_token")
+    length = request.content_length
+    if length is None or length > MAX_BACKCHANNEL_BODY:  # refused before reading a byte of it
+        raise RequestError("The logout request is too large or has no length.", code="invalid_request")
+    form = parse_qs(request.body_file.read(length).decode("latin-1"), keep_blank_values=True)
+    tokens = form.get("logout_token", [])
     if len(tokens) != 1 or not tokens[0]:
         raise RequestError("Exactly one logout_token is needed.", code="invalid_request")
     try:
@@ -121,11 +127,18 @@ def _callback_params(request: Request) -> dict[str, str]:
         raise RequestError("The sign-in response must arrive by GET.", code="invalid_request")
     if len(request.query_string) > MAX_CALLBACK_QUERY:
         raise RequestError("The sign-in response is too large.", code="invalid_request")
+    params = parse_qs(request.query_string, keep_blank_values=True, errors="replace")
     for name in _SINGLE_VALUED:
-        if len(request.GET.getall(name)) > 1:
+        if len(params.get(name, ())) > 1:
             raise RequestError(f"The sign-in response repeats the parameter {name}.",
                                code="duplicate_parameter")
-    return {name: request.GET[name] for name in _SINGLE_VALUED if name in request.GET}
+    return {name: params[name][0] for name in _SINGLE_VALUED if name in params}
+
+
+def query(request: Request) -> dict[str, str]:
+    """The query's first values, decoded leniently: bytes that are not UTF-8 must not crash a route."""
+    params = parse_qs(request.query_string, keep_blank_values=True, errors="replace")
+    return {name: values[0] for name, values in params.items()}
 
 
 def _check_issuer(iss: str | None, c: Collaborators) -> None:

@@ -118,7 +118,7 @@ class Auth0Middleware:
             response = responses.error_response(environ, Auth0WSGIError("Something went wrong."))
         if route is handlers.callback:
             response.headers["Referrer-Policy"] = "no-referrer"
-            state = request.GET.get("state")
+            state = handlers.query(request).get("state")
             if response.status_int >= 400 and state and len(state) < 512:
                 response.headerlist.append(self.collaborators.transactions.clear(state))
         return response

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from webob import Response
 
 from .errors import Auth0WSGIError, ProviderUnavailable
+from .returnpath import safe_return_path
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -49,7 +50,11 @@ def redirect(location: str) -> Response:
 
 
 def login_redirect(environ: WSGIEnvironment, login_url: str) -> Response:
-    return redirect(f"{login_url}?return_to={quote(original_path(environ), safe='/')}")
+    """To login, remembering where to come back, when that place is a safe return path at all."""
+    path = original_path(environ)
+    if safe_return_path(path, default="") != path:
+        return redirect(login_url)
+    return redirect(f"{login_url}?return_to={quote(path, safe='/')}")
 
 
 def original_path(environ: WSGIEnvironment) -> str:

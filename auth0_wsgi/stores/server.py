@@ -158,7 +158,7 @@ class ServerSideStore:
     def _cookie_id(self, environ: WSGIEnvironment) -> str | None:
         """The id from our cookie, if its signature holds (forged ids never reach the backend)."""
         value = cookies.read_cookies(environ.get("HTTP_COOKIE", ""), self.name).get(self.name)
-        if not value or len(value) > MAX_ID_COOKIE:
+        if not value or len(value) > MAX_ID_COOKIE or not value.isascii():
             return None
         session_id, _, signature = value.rpartition(".")
         for key in self._id_keys:  # all secrets verify: rotation keeps sessions

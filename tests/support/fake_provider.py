@@ -61,7 +61,7 @@ class FakeProvider:
         self.discovery_status = 200
         self.jwks_status = 200
         self.extra_keys: list[RSAKey] = []
-        self.token_mode = "ok"  # ok | 500 | html | truncated | slow | reset | error:<code>
+        self.token_mode = "ok"  # ok | 500 | html | truncated | error:<code>; slow: token_delay
         self.token_delay = 0.0
         self.id_token_claims: Callable[[dict[str, Any]], dict[str, Any]] = lambda claims: claims
         self.id_token_header: dict[str, Any] = {}

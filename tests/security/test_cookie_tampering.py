@@ -1,0 +1,198 @@
+"""Tampered, truncated, re-ordered, missing, excess, oversized and non-ASCII session cookies.
+
+Single-cookie tampering is in tests/test_session_flow.py (test_tampered_cookie_means_no_session); this
+works on a *chunked* session (``auth0_session.0..2``), on the limits, and on every store. Every bad
+cookie means "no session" (401 for an API call, a login redirect for a page), never an error.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+import webtest
+
+from tests.security.conftest import (
+    HTML,
+    JSON,
+    begin,
+    cookie_header,
+    login,
+    middleware,
+    peak_memory,
+    wsgi_call,
+)
+
+NAME = "auth0_session"
+
+
+def _big_claims(fake) -> None:
+    roles = [secrets.token_hex(20) for _ in range(160)]  # random: compression must not make it small
+    fake.id_token_claims = lambda c: {**c, "app_metadata": {"roles": roles}}
+
+
+def _chunked_login(mw) -> list[str]:
+    client = webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
+    login(client)
+    names = sorted(n for n in client.cookies if n.startswith(NAME))
+    assert names == [f"{NAME}.0", f"{NAME}.1", f"{NAME}.2"], names
+    return [client.cookies[n] for n in names]
+
+
+@pytest.fixture
+def chunked(fake):
+    """A middleware and the three chunks of one session, plus the chunks of another session."""
+    _big_claims(fake)
+    mw = middleware(fake)
+    return mw, _chunked_login(mw), _chunked_login(mw)
+
+
+def _named(values: list[str], start: int = 0) -> list[tuple[str, str]]:
+    return [(f"{NAME}.{i + start}", v) for i, v in enumerate(values)]
+
+
+def _flip(value: str, at: int) -> str:
+    return value[:at] + ("A" if value[at] != "A" else "B") + value[at + 1:]
+
+
+OTHERS = [(f"pref{i}", f"value{i}") for i in range(50)]
+
+INTACT = [
+    ("intact", lambda c, o: _named(c)),
+    ("intact-reversed-header-order", lambda c, o: list(reversed(_named(c)))),
+    ("intact-among-50-other-cookies", lambda c, o: OTHERS[:25] + _named(c) + OTHERS[25:]),
+]
+TAMPERED = [
+    ("swap-0-1", lambda c, o: _named([c[1], c[0], c[2]])),
+    ("reverse", lambda c, o: _named(list(reversed(c)))),
+    ("rotate", lambda c, o: _named([c[1], c[2], c[0]])),
+    ("drop-first", lambda c, o: _named(c)[1:]),
+    ("drop-middle", lambda c, o: [_named(c)[0], _named(c)[2]]),
+    ("drop-last", lambda c, o: _named(c)[:2]),
+    ("truncate-last-by-one", lambda c, o: _named([c[0], c[1], c[2][:-1]])),
+    ("truncate-first-by-one", lambda c, o: _named([c[0][:-1], c[1], c[2]])),
+    ("truncate-middle-by-half", lambda c, o: _named([c[0], c[1][: len(c[1]) // 2], c[2]])),
+    ("flip-char-in-middle-chunk", lambda c, o: _named([c[0], _flip(c[1], 100), c[2]])),
+    ("flip-char-in-header", lambda c, o: _named([_flip(c[0], 5), c[1], c[2]])),
+    ("empty-middle-chunk", lambda c, o: _named([c[0], "", c[2]])),
+    ("excess-junk-chunk", lambda c, o: _named([*c, "junk"])),
+    ("excess-copy-of-last-chunk", lambda c, o: _named([*c, c[2]])),
+    ("renumbered-from-1", lambda c, o: _named(c, start=1)),
+    ("chunk-from-another-session", lambda c, o: _named([c[0], o[1], c[2]])),
+    ("first-chunk-from-another-session", lambda c, o: _named([o[0], c[1], c[2]])),
+    ("forged-duplicate-before-the-real-one", lambda c, o: [(f"{NAME}.0", "forged"), *_named(c)]),
+    ("garbage-unchunked-cookie-shadows-chunks", lambda c, o: [(NAME, "garbage"), *_named(c)]),
+    ("chunks-as-one-cookie-with-dots", lambda c, o: [(NAME, ".".join(c))]),
+]
+
+
+def _ids(table):
+    return [row[0] for row in table]
+
+
+@pytest.mark.parametrize("arrange", [row[1] for row in INTACT], ids=_ids(INTACT))
+def test_intact_chunks_are_read_back(chunked, arrange):
+    """The control: without it the tampering table below could pass for a broken reader."""
+    mw, chunks, other = chunked
+    result = wsgi_call(mw, "/x", headers={**JSON, "Cookie": cookie_header(arrange(chunks, other))})
+    assert result.status == 200, result.escaped or result.text
+    assert len(result.json["auth0.user"]["app_metadata"]["roles"]) == 160
+
+
+@pytest.mark.parametrize("arrange", [row[1] for row in TAMPERED], ids=_ids(TAMPERED))
+def test_tampered_chunks_mean_no_session(chunked, arrange):
+    mw, chunks, other = chunked
+    cookie = cookie_header(arrange(chunks, other))
+    api = wsgi_call(mw, "/x", headers={**JSON, "Cookie": cookie})
+    assert api.status == 401, api.escaped or api.text
+    assert api.json["error"] == "login_required"
+    assert not api.app_called
+    page = wsgi_call(mw, "/x", headers={**HTML, "Cookie": cookie})
+    assert page.status == 302 and page.header("Location").startswith("http://app.test/login?")
+
+
+# -- oversized -----------------------------------------------------------------------------------------------
+
+def _fast_and_small(call, input_size: int):
+    started = time.monotonic()
+    result, peak = peak_memory(call)
+    assert time.monotonic() - started < 2
+    assert peak < 4 * input_size + 512 * 1024, f"peak {peak} bytes for {input_size} bytes of input"
+    return result
+
+
+OVERSIZED = [
+    ("50-junk-chunks-of-4kb", lambda c: [(f"{NAME}.{i}", "A" * 4000) for i in range(50)]),
+    ("real-chunks-then-47-junk-chunks",
+     lambda c: _named(c) + [(f"{NAME}.{i}", "B" * 4000) for i in range(3, 50)]),
+    ("one-1mb-cookie", lambda c: [(NAME, "A" * 1_000_000)]),
+    ("one-1mb-chunk", lambda c: [(f"{NAME}.0", "A" * 1_000_000)]),
+    ("2000-lookalike-cookies", lambda c: [(f"{NAME}.x{i}", "v") for i in range(2000)]),
+    ("2000-duplicate-chunk-0", lambda c: [(f"{NAME}.0", f"v{i}") for i in range(2000)]),
+]
+
+
+@pytest.mark.parametrize("arrange", [row[1] for row in OVERSIZED], ids=_ids(OVERSIZED))
+def test_oversized_cookies_are_refused_fast_and_without_memory_blow_up(chunked, arrange):
+    mw, chunks, _ = chunked
+    cookie = cookie_header(arrange(chunks))
+    result = _fast_and_small(lambda: wsgi_call(mw, "/x", headers={**JSON, "Cookie": cookie}), len(cookie))
+    assert result.status == 401, result.escaped or result.text
+    assert not result.app_called
+
+
+def test_1mb_server_side_id_cookie_is_refused(fake):
+    mw = middleware(fake, session_store="memory")
+    cookie = f"{NAME}=" + "A" * 1_000_000
+    result = _fast_and_small(lambda: wsgi_call(mw, "/x", headers={**JSON, "Cookie": cookie}), len(cookie))
+    assert result.status == 401, result.escaped or result.text
+
+
+def test_1mb_login_cookie_under_the_pending_states_name_is_refused(fake):
+    mw = middleware(fake)
+    client = webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
+    callback, _ = begin(client)
+    name = next(n for n in client.cookies if n.startswith("a0tx."))
+    cookie = f"{name}=" + "A" * 1_000_000
+    path, _, qs = callback.partition("?")
+    result = _fast_and_small(lambda: wsgi_call(mw, path, qs, headers={**JSON, "Cookie": cookie}), len(cookie))
+    assert result.status == 400, result.escaped or result.text
+    assert result.json["error"] == "invalid_state"
+    assert fake.counts["grant:authorization_code"] == 0
+
+
+def test_logout_deletes_every_chunk_the_browser_sent(chunked):
+    """Stale or planted chunks do not outlive a logout (they would shadow the next session)."""
+    mw, chunks, _ = chunked
+    sent = _named(chunks) + [(f"{NAME}.{i}", "junk") for i in range(3, 50)]
+    result = wsgi_call(mw, "/logout", headers={"Cookie": cookie_header(sent)})
+    assert result.status == 302
+    deleted = {v.split("=", 1)[0] for v in result.all("Set-Cookie") if "Max-Age=0" in v}
+    assert {name for name, _ in sent} <= deleted
+
+
+# -- non-ASCII bytes in our cookies, on every store ----------------------------------------------------------
+
+NON_ASCII = [
+    ("latin-1-signature", f"{NAME}=abc.\xe9"),
+    ("high-bytes-without-dot", f"{NAME}=\xff\xfe"),
+    ("latin-1-chunk", f"{NAME}.0=\xe9\xe9"),
+]
+WHERE = [
+    ("protected-api", "/x", JSON, 401),
+    ("public-page", "/public/x", HTML, 200),
+    ("logout", "/logout", HTML, 302),
+]
+
+
+@pytest.mark.parametrize("path, headers, status", [row[1:] for row in WHERE], ids=_ids(WHERE))
+@pytest.mark.parametrize("cookie", [row[1] for row in NON_ASCII], ids=_ids(NON_ASCII))
+def test_non_ascii_cookie_values_mean_no_session_on_every_store(make_app, cookie, path, headers, status):
+    """A server hands the Cookie header over as Latin-1 text: any byte may be in it."""
+    app = make_app(public_paths="/public")
+    result = wsgi_call(app, path, headers={**headers, "Cookie": cookie})
+    assert result.escaped is None, f"escaped the middleware: {result.escaped}"
+    assert result.status == status, result.text
+    if result.status == 200:
+        assert "auth0.user" not in result.json

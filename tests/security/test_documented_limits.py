@@ -1,0 +1,58 @@
+"""The limits SECURITY.md documents, shown to hold exactly as documented (and where they stop).
+
+The cookie store's logout limit itself is tests/test_session_flow.py::
+test_replayed_cookie_after_logout_still_decrypts_with_the_cookie_store; its server-side counterpart is
+tests/test_server_store.py::test_logout_deletes_the_record_so_a_replayed_cookie_is_refused.
+"""
+
+from __future__ import annotations
+
+import pytest
+import webtest
+
+from tests.security.conftest import JSON, cookie_header, login, middleware, wsgi_call
+
+
+def _client(mw) -> webtest.TestApp:
+    return webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
+
+
+@pytest.mark.parametrize("hosts, ends", [("one-host", False), ("two-hosts", True)])
+def test_cookie_store_refresh_is_single_flight_per_host_only(fake, tmp_path, hosts, ends):
+    """Two workers read the same cookie; the first refreshes (the provider rotates the refresh token).
+    On the same host the second gets the result from the shared cache; on another host it spends the
+    rotated-out token, which the provider refuses: the session ends there (README, Refresh)."""
+    fake.access_token_ttl = 30  # inside the leeway: every request refreshes
+    first_dir = tmp_path / "host-a"
+    second_dir = first_dir if hosts == "one-host" else tmp_path / "host-b"
+    first = middleware(fake, refresh_lock_dir=str(first_dir))
+    second = middleware(fake, refresh_lock_dir=str(second_dir))
+    client = _client(first)
+    login(client)
+    old_cookie = cookie_header(dict(client.cookies))
+    assert client.get("/x", headers=JSON).status_int == 200  # the first worker refreshes
+    assert fake.counts["grant:refresh_token"] == 1
+    result = wsgi_call(second, "/x", headers={**JSON, "Cookie": old_cookie})
+    assert result.status == (401 if ends else 200), result.escaped or result.text
+    assert fake.counts["grant:refresh_token"] == (2 if ends else 1)
+
+
+def test_memory_store_sessions_live_in_one_process_only(fake):
+    """Two middlewares stand for two gunicorn workers: a memory-store session exists in one of them."""
+    worker_a, worker_b = middleware(fake, session_store="memory"), middleware(fake, session_store="memory")
+    client = _client(worker_a)
+    login(client)
+    cookies = cookie_header(dict(client.cookies))
+    assert wsgi_call(worker_a, "/x", headers={**JSON, "Cookie": cookies}).status == 200
+    assert wsgi_call(worker_b, "/x", headers={**JSON, "Cookie": cookies}).status == 401
+
+
+def test_redis_store_sessions_are_shared_and_logout_revokes_everywhere(fake, redis_url):
+    """The documented way out of both limits above."""
+    worker_a, worker_b = middleware(fake, session_store=redis_url), middleware(fake, session_store=redis_url)
+    client = _client(worker_a)
+    login(client)
+    cookies = cookie_header(dict(client.cookies))
+    assert wsgi_call(worker_b, "/x", headers={**JSON, "Cookie": cookies}).status == 200
+    assert wsgi_call(worker_a, "/logout", headers={"Cookie": cookies}).status == 302
+    assert wsgi_call(worker_b, "/x", headers={**JSON, "Cookie": cookies}).status == 401

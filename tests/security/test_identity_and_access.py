@@ -1,0 +1,168 @@
+"""Identity spoofing and access control: the app sees an identity only from us, and only with a session.
+
+tests/test_session_flow.py::test_client_supplied_identity_never_reaches_the_app covers three environ
+keys on a public path; this covers headers too, every situation (protected path, public path, real
+session), the refresh hook, other methods, and public-path prefixes that a dot-segment escapes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import webtest
+
+import auth0_wsgi
+from tests.security.conftest import HTML, JSON, cookie_header, login, middleware, wsgi_call
+
+
+class _Spoofed:
+    """What a forged ``auth0.context`` would be: a refresh hook that hands out a chosen token."""
+
+    def refresh(self, *, force: bool = False) -> str:
+        return "forged-token"
+
+
+def identity_app(environ, start_response):
+    """Reports every identity the app could be fooled by, and what the refresh hook does."""
+    environ["tests.app_called"] = True
+    seen = {k: environ[k] for k in ("REMOTE_USER", "auth0.user", "auth0.access_token", "auth0.id_token")
+            if k in environ}
+    try:
+        seen["refreshed"] = auth0_wsgi.refresh_access_token(environ)
+    except RuntimeError:
+        seen["refreshed"] = "refused"
+    body = json.dumps(seen).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+
+SPOOFS = [
+    # (id, request headers, environ keys an outer layer or a server might set)
+    ("remote-user-header", {"Remote-User": "admin"}, {}),
+    ("x-remote-user-header", {"X-Remote-User": "admin"}, {}),
+    ("x-forwarded-user-header", {"X-Forwarded-User": "admin"}, {}),
+    ("x-auth-request-user-header", {"X-Auth-Request-User": "admin", "X-Auth-Request-Email": "a@x"}, {}),
+    ("auth0-named-headers", {"Auth0-User": '{"sub": "admin"}', "Auth0.User": "admin"}, {}),
+    ("bearer-token-header", {"Authorization": "Bearer forged"}, {}),
+    ("basic-auth-header", {"Authorization": "Basic YWRtaW46YWRtaW4="}, {}),
+    ("environ-remote-user", {}, {"REMOTE_USER": "admin"}),
+    ("environ-auth0-user", {}, {"auth0.user": {"sub": "admin"}}),
+    ("environ-auth0-tokens", {}, {"auth0.access_token": "forged", "auth0.id_token": "forged"}),
+    ("environ-auth0-context", {}, {"auth0.context": _Spoofed()}),
+    ("environ-everything", {"Remote-User": "admin"},
+     {"REMOTE_USER": "admin", "auth0.user": {"sub": "admin"}, "auth0.access_token": "forged",
+      "auth0.context": _Spoofed()}),
+]
+
+
+def _spoofed_call(mw, path, headers, environ, accept, cookie=""):
+    sent = {**headers, **accept}
+    if cookie:
+        sent["Cookie"] = cookie
+    return wsgi_call(mw, path, headers=sent, environ=dict(environ))
+
+
+def _ids(table):
+    return [row[0] for row in table]
+
+
+@pytest.mark.parametrize("headers, environ", [row[1:] for row in SPOOFS], ids=_ids(SPOOFS))
+def test_spoofed_identity_does_not_authenticate_a_protected_path(fake, headers, environ):
+    mw = middleware(fake, identity_app)
+    api = _spoofed_call(mw, "/admin", headers, environ, JSON)
+    assert api.status == 401, api.escaped or api.text
+    assert not api.app_called
+    page = _spoofed_call(mw, "/admin", headers, environ, HTML)
+    assert page.status == 302 and not page.app_called
+
+
+@pytest.mark.parametrize("headers, environ", [row[1:] for row in SPOOFS], ids=_ids(SPOOFS))
+def test_spoofed_identity_never_reaches_the_app_on_a_public_path(fake, headers, environ):
+    mw = middleware(fake, identity_app, public_paths="/public")
+    result = _spoofed_call(mw, "/public/page", headers, environ, JSON)
+    assert result.status == 200, result.escaped or result.text
+    assert result.json == {"refreshed": "refused"}
+
+
+@pytest.mark.parametrize("headers, environ", [row[1:] for row in SPOOFS], ids=_ids(SPOOFS))
+def test_spoofed_identity_never_overrides_the_session(fake, headers, environ):
+    mw = middleware(fake, identity_app)
+    client = webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
+    login(client)
+    result = _spoofed_call(mw, "/admin", headers, environ, JSON, cookie_header(dict(client.cookies)))
+    assert result.status == 200, result.escaped or result.text
+    seen = result.json
+    assert seen["REMOTE_USER"] == "auth0|alice"
+    assert seen["auth0.user"]["sub"] == "auth0|alice"
+    assert seen["auth0.access_token"] not in ("forged", None)
+    assert seen["refreshed"] not in ("forged-token", "refused")
+
+
+def test_with_require_auth_false_anonymous_requests_carry_no_identity(fake):
+    mw = middleware(fake, identity_app, require_auth=False)
+    result = _spoofed_call(mw, "/anything", {"Remote-User": "admin"},
+                           {"REMOTE_USER": "admin", "auth0.user": {"sub": "admin"}}, JSON)
+    assert result.json == {"refreshed": "refused"}
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "PROPFIND"])
+def test_other_methods_without_a_session_get_401_and_never_reach_the_app(fake, method):
+    result = wsgi_call(middleware(fake, identity_app), "/admin", method=method, headers=HTML)
+    assert result.status == (302 if method == "HEAD" else 401)
+    assert not result.app_called
+
+
+# -- public path prefixes and dot-segments ---------------------------------------------------------------
+
+ESCAPES = [
+    # PATH_INFO as a server hands it over (it decodes %2e and %2f before the app sees the path)
+    ("parent-of-public", "/public/../admin"),
+    ("parent-twice", "/public/x/../../admin"),
+    ("dot-then-parent", "/public/./../admin"),
+    ("parent-at-the-end", "/public/.."),
+    ("beyond-the-root", "/public/../../admin"),
+]
+
+
+@pytest.mark.parametrize("path", [row[1] for row in ESCAPES], ids=_ids(ESCAPES))
+def test_dot_segments_do_not_escape_a_public_prefix(fake, path):
+    """'/public/../admin' *is* '/admin' (RFC 3986 §5.2.4) for any router that normalises the path."""
+    result = wsgi_call(middleware(fake, identity_app, public_paths="/public"), path, headers=JSON)
+    assert result.escaped is None
+    assert not result.app_called, f"{path!r} was served without a session as if it were under /public"
+    assert result.status in (400, 401)
+
+
+@pytest.mark.parametrize("path, public", [
+    ("/public", True), ("/public/", True), ("/public/x", True), ("/public/x/y", True),
+    ("/publicity", False), ("/publi", False), ("/Public", False), ("//public", False), ("/x/public", False),
+], ids=lambda v: repr(v) if isinstance(v, str) else None)
+def test_public_prefixes_match_whole_segments_exactly(fake, path, public):
+    result = wsgi_call(middleware(fake, identity_app, public_paths="/public"), path, headers=JSON)
+    assert result.app_called == public
+    assert result.status == (200 if public else 401)
+
+
+def _pyramid_traversal_app():
+    """A Pyramid app routed by traversal, which resolves '..' segments (pyramid.traversal.split_path_info)."""
+    from pyramid.config import Configurator
+    from pyramid.response import Response
+
+    class Root(dict):
+        pass
+
+    root = Root(public=Root())
+    with Configurator(root_factory=lambda request: root) as config:
+        config.add_view(lambda context, request: Response("secret admin page"), context=Root, name="admin")
+        config.add_view(lambda context, request: Response("public page"), context=Root, name="page")
+        return config.make_wsgi_app()
+
+
+def test_dot_segments_reach_a_protected_pyramid_traversal_view_without_a_session(fake):
+    """The concrete exploit of the above: a traversal app serves /admin for '/public/../admin'."""
+    mw = middleware(fake, _pyramid_traversal_app(), public_paths="/public")
+    assert wsgi_call(mw, "/public/page", headers=JSON).body == b"public page"  # the control
+    assert wsgi_call(mw, "/admin", headers=JSON).status == 401
+    result = wsgi_call(mw, "/public/../admin", headers=JSON)
+    assert b"secret admin page" not in result.body, "an anonymous request reached the protected view"
