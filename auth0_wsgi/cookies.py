@@ -19,8 +19,12 @@ def read_cookies(header: str, name: str) -> dict[str, str]:
     """The cookies called ``name`` or ``name.<n>`` (chunks), by name; the first of duplicates wins."""
     if name not in header:
         return {}
-    found: dict[str, str] = {}
     chunk_prefix = name + "."
+    if chunk_prefix not in header:  # the usual case, one cookie: find it without splitting the header
+        value = _first_value(header, name + "=")
+        if value is not None:
+            return {name: value}
+    found: dict[str, str] = {}
     for part in header.split(";"):
         key, sep, value = part.partition("=")
         if not sep:
@@ -29,6 +33,16 @@ def read_cookies(header: str, name: str) -> dict[str, str]:
         if key == name or key.startswith(chunk_prefix):
             found.setdefault(key, value.strip().strip('"'))
     return found
+
+
+def _first_value(header: str, key: str) -> str | None:
+    start = header.find(key)
+    while start != -1:
+        if start == 0 or header[start - 1] in "; \t":  # a whole name, not the end of another one
+            end = header.find(";", start)
+            return header[start + len(key):end if end != -1 else None].strip().strip('"')
+        start = header.find(key, start + 1)
+    return None
 
 
 def read_prefixed(header: str, prefix: str) -> dict[str, str]:

@@ -23,12 +23,14 @@ MISSING_FILTER = (
     "[pipeline:main] of the ini file, or Auth0Middleware(app, ...) in Python."
 )
 OURS = (ACCESS_TOKEN, USER, ID_TOKEN, CONTEXT)
+_SCRUBBED = (*OURS, MIDDLEWARE)
 
 
 def scrub(environ: WSGIEnvironment, remote_user: bool) -> None:
-    """Drop identity keys we did not set (spoofing), before anything else runs."""
-    for key in [k for k in environ if k.startswith("auth0.")]:
-        del environ[key]
+    """Drop identity keys we did not set (an outer layer's, or a server's REMOTE_USER) first."""
+    for key in _SCRUBBED:
+        if key in environ:
+            del environ[key]
     if remote_user:
         environ.pop(REMOTE_USER, None)
 

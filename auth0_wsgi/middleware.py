@@ -155,7 +155,7 @@ class RequestContext:
 
     def _inject(self, session: Session) -> None:
         environ = self._environ
-        environ[keys.USER] = session.user
+        environ[keys.USER] = dict(session.user)  # the app's copy: sessions may be shared (decode cache)
         environ[keys.ID_TOKEN] = session.id_token
         environ[keys.ACCESS_TOKEN] = session.access_token
         if self._middleware.config.set_remote_user:

@@ -234,3 +234,21 @@ def test_non_ascii_return_path_survives_login_percent_encoded(app):
 def test_non_ascii_path_is_remembered_for_after_login(app):
     response = app.get("/caf%C3%A9", headers=HTML)  # WSGI hands the app the UTF-8 bytes as Latin-1
     assert response.headers["Location"] == f"{BASE_URL}/login?return_to=/caf%25C3%25A9"
+
+
+def test_an_app_that_edits_the_user_dict_does_not_change_the_next_request(fake, session_store):
+    def meddling(environ, start_response):
+        environ["auth0.user"]["sub"] = "auth0|someone-else"
+        environ["auth0.user"]["admin"] = True
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    import webtest
+    middleware = Auth0Middleware(meddling, **settings_for(fake, session_store=session_store))
+    app = webtest.TestApp(middleware)
+    log_in(app)
+    app.get("/a")
+    middleware.app = echo_app
+    seen = app.get("/b", headers=JSON).json
+    assert seen["auth0.user"]["sub"] == "auth0|alice"
+    assert "admin" not in seen["auth0.user"]

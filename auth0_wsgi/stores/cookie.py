@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _SEEN = "auth0_wsgi.cookie_names"  # which of our cookies this request carried, to delete stale chunks
+# Decrypting and parsing a cookie costs ~30 µs, most of the hot path's budget, and a browser sends
+# the same cookie again and again: remember the sessions of recent cookie values. A hit needs the
+# byte-identical value we already authenticated; expiry and revocation are still checked each time.
+DECODED_CACHE_SIZE = 512
 
 
 class CookieStore:
@@ -29,6 +34,8 @@ class CookieStore:
         self._lifetime = lifetime
         self._options = options
         self._clock = clock
+        self._decoded: dict[str, Session] = {}
+        self._decoded_lock = threading.Lock()
 
     def load(self, environ: WSGIEnvironment) -> Session | None:
         found = cookies.read_cookies(environ.get("HTTP_COOKIE", ""), self.name)
@@ -36,8 +43,7 @@ class CookieStore:
             return None
         environ[_SEEN] = found.keys()
         value = cookies.join_chunks(self.name, found)
-        plaintext = self._sealer.unseal(value) if value else None
-        session = Session.from_bytes(plaintext) if plaintext else None
+        session = self._decode(value) if value else None
         if session is None:
             log.debug("session cookie present but unreadable: treated as no session")
             return None
@@ -47,6 +53,19 @@ class CookieStore:
         if self._revocations is not None and self._revocations.is_revoked(session):
             log.debug("session ended by a back-channel logout")
             return None
+        return session
+
+    def _decode(self, value: str) -> Session | None:
+        session = self._decoded.get(value)
+        if session is not None:
+            return session
+        plaintext = self._sealer.unseal(value)
+        session = Session.from_bytes(plaintext) if plaintext else None
+        if session is not None:
+            with self._decoded_lock:
+                if len(self._decoded) >= DECODED_CACHE_SIZE:
+                    del self._decoded[next(iter(self._decoded))]  # the oldest
+                self._decoded[value] = session
         return session
 
     def save(self, environ: WSGIEnvironment, session: Session) -> Headers:
