@@ -38,7 +38,12 @@ def read_cookies(header: str, name: str) -> dict[str, str]:
 def _first_value(header: str, key: str) -> str | None:
     start = header.find(key)
     while start != -1:
-        if start == 0 or header[start - 1] in "; \t":  # a whole name, not the end of another one
+        before = start - 1
+        while before >= 0 and header[before] in " \t":
+            before -= 1
+        # A cookie name starts the header or follows ";": after a bare space it is inside another
+        # cookie's value ("utm=a auth0_session=..."), which must never pass for our cookie.
+        if before < 0 or header[before] == ";":
             end = header.find(";", start)
             return header[start + len(key):end if end != -1 else None].strip().strip('"')
         start = header.find(key, start + 1)

@@ -209,3 +209,13 @@ JOIN = [
 @pytest.mark.parametrize(("found", "expected"), [j[1:] for j in JOIN], ids=[j[0] for j in JOIN])
 def test_join_chunks(found, expected):
     assert join_chunks(NAME, found) == expected
+
+
+@pytest.mark.parametrize("header", [
+    "utm=a auth0_session=ATTACKER; auth0_session=REAL",
+    "utm=a\tauth0_session=ATTACKER;auth0_session=REAL",
+    'pref="x auth0_session=ATTACKER"; auth0_session=REAL',
+], ids=["after-a-space", "after-a-tab", "inside-quotes"])
+def test_our_name_inside_another_cookies_value_is_not_our_cookie(header):
+    """A site that copies request data into a cookie value must not let an attacker plant a session."""
+    assert read_cookies(header, "auth0_session") == {"auth0_session": "REAL"}

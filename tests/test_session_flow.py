@@ -252,3 +252,27 @@ def test_an_app_that_edits_the_user_dict_does_not_change_the_next_request(fake, 
     seen = app.get("/b", headers=JSON).json
     assert seen["auth0.user"]["sub"] == "auth0|alice"
     assert "admin" not in seen["auth0.user"]
+
+
+def test_an_authenticated_request_leaves_no_reference_cycle(fake, session_store):
+    """Freed by reference counting, not left to the garbage collector (~10 µs per request in a worker)."""
+    import gc
+    import weakref
+
+    import webtest
+    middleware = Auth0Middleware(echo_app, **settings_for(fake, session_store=session_store))
+    app = webtest.TestApp(middleware)
+    log_in(app)
+    cookie = f"auth0_session={app.cookies['auth0_session']}"
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/x", "HTTP_COOKIE": cookie,
+               "wsgi.url_scheme": "http", "SERVER_NAME": "app.test", "SERVER_PORT": "80"}
+    statuses = []
+    gc.disable()
+    try:
+        body = b"".join(middleware(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+        context = weakref.ref(environ["auth0.context"])
+        del environ
+        assert context() is None
+    finally:
+        gc.enable()
+    assert statuses == ["200 OK"] and b"auth0|alice" in body

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _LOADED = "auth0_wsgi.record"  # (record key, version) of the session this request loaded
 MAX_ID_COOKIE = 200
+DECODED_CACHE_SIZE = 512
 
 
 class StoreUnavailable(ProviderUnavailable):
@@ -61,6 +63,8 @@ class ServerSideStore:
         self._lifetime = lifetime
         self._options = options
         self._clock = clock
+        self._decoded: dict[bytes, Session] = {}
+        self._decoded_lock = threading.Lock()
 
     # -- the SessionStore protocol -------------------------------------------------------------
     def load(self, environ: WSGIEnvironment) -> Session | None:
@@ -69,11 +73,24 @@ class ServerSideStore:
             return None
         key = self.record_key(session_id)
         found = self.backend.read(key)
-        plaintext = self._sealer.unseal(found[0].decode("ascii")) if found else None
-        session = Session.from_bytes(plaintext) if plaintext else None
-        if session is None or self._lifetime.is_over(session, int(self._clock())):
+        session = self._decode(found[0]) if found else None
+        if session is None or found is None or self._lifetime.is_over(session, int(self._clock())):
             return None
-        environ[_LOADED] = (key, found[1]) if found else None
+        environ[_LOADED] = (key, found[1])
+        return session
+
+    def _decode(self, sealed: bytes) -> Session | None:
+        """Decrypted and parsed once per distinct record: a changed or deleted record has other bytes
+        (or none), so logout and refresh still take effect at once."""
+        session = self._decoded.get(sealed)
+        if session is None:
+            plaintext = self._sealer.unseal(sealed.decode("ascii", "replace"))
+            session = Session.from_bytes(plaintext) if plaintext else None
+            if session is not None:
+                with self._decoded_lock:
+                    if len(self._decoded) >= DECODED_CACHE_SIZE:
+                        del self._decoded[next(iter(self._decoded))]
+                    self._decoded[sealed] = session
         return session
 
     def save(self, environ: WSGIEnvironment, session: Session) -> Headers:
