@@ -73,6 +73,7 @@ class Config:
     backchannel_logout_path: str = "/backchannel-logout"
     revocation_store: str = field(default="memory", repr=False)
     trusted_proxies: tuple[Network, ...] = ()
+    session_cache_seconds: int = 0
 
     @property
     def redirect_uri(self) -> str:
@@ -360,6 +361,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "backchannel_logout_path": _path,
     "revocation_store": lambda v: _store_url(v, ("memory",)),
     "trusted_proxies": lambda v: parse_networks(parsing.as_words(v)),
+    "session_cache_seconds": _seconds(0, 60),
 }
 _REQUIRED = ("client_id", "client_secret", "base_url", "secret")
 _FIXES = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 import webtest
@@ -128,3 +129,32 @@ def test_memory_store_says_loudly_that_it_is_for_one_process(build_app, caplog):
     build_app(session_store="memory")
     assert any("one process" in r.getMessage() or "this process only" in r.getMessage()
                for r in caplog.records if r.levelno >= logging.WARNING)
+
+
+def test_session_cache_seconds_spares_the_store_and_bounds_the_logout_delay(build_app, redis_url):
+    worker_a = build_app(session_store=redis_url, session_cache_seconds=1)
+    worker_b = build_app(session_store=redis_url, session_cache_seconds=1)  # another process
+    log_in(worker_a)
+    cookie = worker_a.cookies["auth0_session"]
+    worker_b.set_cookie("auth0_session", cookie)
+    reads = []
+    backend = worker_b.app.store.backend
+    original = backend.read
+    backend.read = lambda key: reads.append(key) or original(key)
+    for _ in range(5):
+        worker_b.get("/x", headers=JSON, status=200)
+    assert len(reads) == 1  # one read, then the process's copy for a second
+    worker_a.get("/logout")  # logged out through another process
+    worker_b.get("/x", headers=JSON, status=200)  # still within the documented delay here
+    time.sleep(1.1)
+    worker_b.get("/x", headers=JSON, status=401)
+
+
+def test_without_session_cache_a_logout_elsewhere_takes_effect_at_once(build_app, redis_url):
+    worker_a = build_app(session_store=redis_url)
+    worker_b = build_app(session_store=redis_url)
+    log_in(worker_a)
+    worker_b.set_cookie("auth0_session", worker_a.cookies["auth0_session"])
+    worker_b.get("/x", headers=JSON, status=200)
+    worker_a.get("/logout")
+    worker_b.get("/x", headers=JSON, status=401)

@@ -43,13 +43,15 @@ def build(config: Config, lifetime: Lifetime, options: CookieOptions) -> Backend
         log.warning("session_store = memory keeps sessions in this process only: with several "
                     "gunicorn workers or hosts a login on one is unknown to the others. Use a "
                     "redis:// URL in production.")
-        store = ServerSideStore(config.session_cookie_name, MemoryBackend(), config.secret, lifetime, options)
+        store = ServerSideStore(config.session_cookie_name, MemoryBackend(), config.secret, lifetime, options,
+                                cache_seconds=config.session_cache_seconds)
         return Backends(store, LocalCoordinator(), store)
     from .redis import RedisBackend, RedisCoordinator, connect  # redis-py only when asked for
 
     client = connect(config.session_store, min(config.http_timeout, REDIS_TIMEOUT))
     backend = RedisBackend(client)
-    store = ServerSideStore(config.session_cookie_name, backend, config.secret, lifetime, options)
+    store = ServerSideStore(config.session_cookie_name, backend, config.secret, lifetime, options,
+                            cache_seconds=config.session_cache_seconds)
     return Backends(store, RedisCoordinator(client, lease_seconds=2 * config.http_timeout + 1), store)
 
 

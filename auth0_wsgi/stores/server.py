@@ -55,7 +55,8 @@ class RecordBackend(Protocol):
 
 class ServerSideStore:
     def __init__(self, name: str, backend: RecordBackend, secrets_: Sequence[str], lifetime: Lifetime,
-                 options: cookies.CookieOptions, clock: Callable[[], float] = time.time) -> None:
+                 options: cookies.CookieOptions, clock: Callable[[], float] = time.time, *,
+                 cache_seconds: int = 0) -> None:
         self.name = name
         self.backend = backend
         self._sealer = Sealer(secrets_, "server-session")
@@ -65,19 +66,38 @@ class ServerSideStore:
         self._clock = clock
         self._decoded: dict[bytes, Session] = {}
         self._decoded_lock = threading.Lock()
+        # session_cache_seconds: records this process read recently, reused without asking the backend
+        self._cache_seconds = cache_seconds
+        self._recent: dict[str, tuple[float, str, int, Session]] = {}
 
     # -- the SessionStore protocol -------------------------------------------------------------
     def load(self, environ: WSGIEnvironment) -> Session | None:
         session_id = self._cookie_id(environ)
         if session_id is None:
             return None
-        key = self.record_key(session_id)
-        found = self.backend.read(key)
-        session = self._decode(found[0]) if found else None
-        if session is None or found is None or self._lifetime.is_over(session, int(self._clock())):
+        recent = self._recent.get(session_id) if self._cache_seconds else None
+        if recent is not None and recent[0] > time.monotonic():
+            _, key, version, session = recent
+        else:
+            key = self.record_key(session_id)
+            found = self.backend.read(key)
+            session = self._decode(found[0]) if found else None
+            if session is None or found is None:
+                return None
+            version = found[1]
+            self._remember(session_id, key, version, session)
+        if self._lifetime.is_over(session, int(self._clock())):
             return None
-        environ[_LOADED] = (key, found[1])
+        environ[_LOADED] = (key, version)
         return session
+
+    def _remember(self, session_id: str, key: str, version: int, session: Session) -> None:
+        if not self._cache_seconds:
+            return
+        with self._decoded_lock:
+            if len(self._recent) >= 4 * DECODED_CACHE_SIZE:
+                del self._recent[next(iter(self._recent))]
+            self._recent[session_id] = (time.monotonic() + self._cache_seconds, key, version, session)
 
     def _decode(self, sealed: bytes) -> Session | None:
         """Decrypted and parsed once per distinct record: a changed or deleted record has other bytes
@@ -96,6 +116,9 @@ class ServerSideStore:
     def save(self, environ: WSGIEnvironment, session: Session) -> Headers:
         loaded = environ.get(_LOADED)
         if loaded is not None and self._write(loaded[0], session, loaded[1]):
+            session_id = self._cookie_id(environ)
+            if session_id is not None:
+                self._remember(session_id, loaded[0], loaded[1] + 1, session)
             return []  # same id: the cookie does not change
         if loaded is not None:
             log.debug("session record changed under us (a concurrent update won): not overwritten")
@@ -105,6 +128,7 @@ class ServerSideStore:
     def clear(self, environ: WSGIEnvironment) -> Headers:
         session_id = self._cookie_id(environ)
         if session_id is not None:
+            self._recent.pop(session_id, None)
             try:
                 self.backend.delete(self.record_key(session_id))
             except StoreUnavailable:
@@ -120,6 +144,8 @@ class ServerSideStore:
                 keys.update(self.backend.members(index_key))
         if keys:
             self.backend.delete(*keys)
+            if self._recent:  # this process forgets them now; others within session_cache_seconds
+                self._recent = {sid: entry for sid, entry in self._recent.items() if entry[1] not in keys}
         return len(keys)
 
     def claim_once(self, name: str, ttl: int) -> bool:
@@ -130,6 +156,7 @@ class ServerSideStore:
         """A brand-new id for a new login; the record of the id the browser had is deleted."""
         old = self._cookie_id(environ)
         if old is not None:
+            self._recent.pop(old, None)
             self.backend.delete(self.record_key(old))
         session_id = secrets.token_urlsafe(32)  # 256 bits
         key = self.record_key(session_id)
