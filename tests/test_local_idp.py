@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import sys
 import threading
@@ -32,6 +31,8 @@ from local_idp import (
     login_via_form,
 )
 
+from tests.support.real_idp import require_local_idp
+
 pytestmark = pytest.mark.e2e
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # nothing listens: we stop at the redirect
@@ -52,12 +53,7 @@ BASIC_CLIENT = Client(
 
 def require_provider() -> None:
     """Skip when the npm deps are missing, but fail in CI where they must exist."""
-    try:
-        ensure_installed()
-    except RuntimeError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"local IdP unavailable in CI: {error}")
-        pytest.skip(str(error))
+    require_local_idp()
 
 
 @pytest.fixture(scope="module")

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 
 from tests.conftest import SECRET, query_of
 from tests.conftest import start_login as _start_login
 from tests.support.fake_provider import CLIENT_SECRET
-
-
-@contextmanager
-def _quiet_urllib3():
-    """The test's own hop to the provider plays the browser: its URL logging is not ours."""
-    logger = logging.getLogger("urllib3.connectionpool")
-    logger.disabled = True
-    try:
-        yield
-    finally:
-        logger.disabled = False
+from tests.support.logs import quiet_urllib3
 
 
 def start_login(app, return_to="/"):
-    with _quiet_urllib3():
+    with quiet_urllib3():
         return _start_login(app, return_to)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,21 +20,12 @@ from joserfc.jwk import RSAKey
 from tests.conftest import SECRET
 from tests.security.conftest import HTML, JSON, begin, browser, cookie_header, query
 from tests.support.fake_provider import CLIENT_SECRET
+from tests.support.logs import quiet_urllib3
 from tests.support.servers import free_port
 from tests.test_backchannel_logout import logout_token
 
 REDIS_PASSWORD = "redis-pass-7f3a9c1e"
 
-
-@contextmanager
-def _quiet_urllib3():
-    """The test's own hop to the provider plays the browser: its URL logging is not ours."""
-    logger = logging.getLogger("urllib3.connectionpool")
-    logger.disabled = True
-    try:
-        yield
-    finally:
-        logger.disabled = False
 
 
 @dataclass
@@ -53,7 +43,7 @@ class Run:
     secrets: dict[str, str] = field(default_factory=dict)
 
     def begin(self, app: webtest.TestApp) -> str:
-        with _quiet_urllib3():
+        with quiet_urllib3():
             callback, params = begin(app)
         self.secrets.update({"code": query(callback)["code"], "state": params["state"],
                              "nonce": params["nonce"]})
