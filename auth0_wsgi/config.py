@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from . import parsing
+from . import client_auth, parsing
 from .errors import ConfigError
 from .proxy import Network, parse_networks
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SCOPE = "openid profile email offline_access"
 MIN_SECRET_LENGTH = 32
-SUPPORTED_AUTH_METHODS = ("client_secret_post", "client_secret_basic")
+SUPPORTED_AUTH_METHODS = ("client_secret_post", "client_secret_basic", "private_key_jwt")
 SUPPORTED_ID_TOKEN_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "HS256")
 # Parameters the middleware owns: letting authorization_params override them would break the flow.
 RESERVED_AUTHORIZE_PARAMS = frozenset(
@@ -45,9 +45,11 @@ class Config:
 
     issuer: str
     client_id: str
-    client_secret: str = field(repr=False)
     base_url: str
     secret: tuple[str, ...] = field(repr=False)
+    client_secret: str = field(default="", repr=False)
+    client_private_key: str = field(default="", repr=False)
+    client_private_key_id: str | None = None
     audience: str | None = None
     scope: str = DEFAULT_SCOPE
     authorization_params: Mapping[str, str] = field(default_factory=dict)
@@ -221,6 +223,7 @@ def _check_consistency(config: Config) -> None:
     if TRANSACTION_COOKIE_PREFIX.startswith(name) or name.startswith(TRANSACTION_COOKIE_PREFIX):
         raise ConfigError("session_cookie_name", f"{name!r} collides with the login cookies "
                           f"({TRANSACTION_COOKIE_PREFIX}*)", "choose another name, e.g. auth0_session")
+    _check_client_authentication(config)
     if config.id_token_signing_alg == "HS256" and len(config.client_secret) < 32:
         raise ConfigError("id_token_signing_alg", "HS256 needs a client secret of 32+ characters",
                           "use RS256 (Auth0's default) or a longer client secret")
@@ -235,6 +238,22 @@ def _directory(value: Any) -> str:
     text = parsing.as_text(value)
     if not os.path.isabs(text):
         raise ValueError(f"{text!r} is not an absolute directory path")
+    return text
+
+
+def _check_client_authentication(config: Config) -> None:
+    how = "in the ini file, as a keyword argument, or in the environment as AUTH0_"
+    if config.token_endpoint_auth_method == "private_key_jwt":
+        if not config.client_private_key:
+            raise ConfigError("client_private_key", "is required with private_key_jwt",
+                              f"give the PEM (or its file's absolute path) {how}CLIENT_PRIVATE_KEY")
+    elif not config.client_secret:
+        raise ConfigError("client_secret", "is required", f"set it {how}CLIENT_SECRET")
+
+
+def _private_key(value: Any) -> str:
+    text = parsing.as_text(value)
+    client_auth.load_private_key(text)  # refuse at start-up what could not sign later
     return text
 
 
@@ -334,6 +353,8 @@ def _seconds(minimum: int, maximum: int) -> Callable[[Any], int]:
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "client_id": _required_text,
     "client_secret": _required_text,
+    "client_private_key": _private_key,
+    "client_private_key_id": lambda v: parsing.as_text(v) or None,
     "base_url": _required_text,
     "secret": _secrets,
     "audience": lambda v: parsing.as_text(v) or None,
@@ -363,12 +384,13 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "trusted_proxies": lambda v: parse_networks(parsing.as_words(v)),
     "session_cache_seconds": _seconds(0, 60),
 }
-_REQUIRED = ("client_id", "client_secret", "base_url", "secret")
+_REQUIRED = ("client_id", "base_url", "secret")
 _FIXES = {
     "require_auth": "use true or false",
     "cookie_secure": "use true or false",
     "set_remote_user": "use true or false",
     "secret": _SECRET_FIX,
+    "client_private_key": "give an RSA or EC private key in PEM, or the absolute path of its file",
     "authorization_params": "write key=value pairs separated by spaces, e.g. prompt=login",
     "public_paths": "write absolute paths separated by spaces, e.g. /static /health",
     "session_store": "use cookie, memory, or redis://host:6379/0",

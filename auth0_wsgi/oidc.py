@@ -6,12 +6,11 @@ Discovery and keys are cached (``discovery``); the token endpoint is called thro
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import requests
 from authlib.common.urls import add_params_to_uri
@@ -21,7 +20,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import GuestProtocol, KeySet, OctKey
 
-from . import tokens
+from . import client_auth, tokens
 from .config import Config
 from .discovery import Metadata, SigningKeys
 from .errors import GrantRejected, ProviderError, ProviderUnavailable, TokenError
@@ -31,15 +30,7 @@ log = logging.getLogger(__name__)
 
 # Errors by which the token endpoint refuses *this* grant; anything else is the provider's trouble.
 _GRANT_ERRORS = frozenset({"invalid_grant", "invalid_request", "unauthorized_client", "invalid_scope",
-                           "unsupported_grant_type", "invalid_client", "invalid_target"})
-
-
-def _client_secret_basic(client: Any, method: str, uri: str, headers: dict[str, str],
-                         body: str) -> tuple[str, dict[str, str], str]:
-    """RFC 6749 §2.3.1: form-urlencode id and secret *before* Base64 (Authlib's built-in does not)."""
-    pair = f"{quote(client.client_id, safe='')}:{quote(client.client_secret, safe='')}"
-    headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
-    return uri, headers, body
+                           "unsupported_grant_type", "invalid_target"})
 
 
 class OIDCClient:
@@ -49,6 +40,8 @@ class OIDCClient:
         self._http = http or requests.Session()
         self._clock = clock
         self.metadata = Metadata(config.issuer, self._http, config.http_timeout)
+        self._private_key = (client_auth.load_private_key(config.client_private_key)
+                             if config.client_private_key else None)
         self.keys = SigningKeys(lambda: self.metadata.get()["jwks_uri"], self._http, config.http_timeout)
 
     # -- login -----------------------------------------------------------------------------
@@ -131,7 +124,10 @@ class OIDCClient:
             token_endpoint_auth_method=config.token_endpoint_auth_method,
             redirect_uri=config.redirect_uri, code_challenge_method="S256",
         )
-        session.register_client_auth_method(("client_secret_basic", _client_secret_basic))
+        session.register_client_auth_method(("client_secret_basic", client_auth.client_secret_basic))
+        if self._private_key is not None:
+            session.register_client_auth_method(("private_key_jwt", client_auth.private_key_jwt(
+                self._private_key, config.issuer, config.client_private_key_id, self._clock)))
         return session
 
     def _token_request(self, **params: str) -> dict[str, Any]:
@@ -145,6 +141,11 @@ class OIDCClient:
                 token = session.fetch_token(endpoint, grant_type=grant_type,
                                             timeout=self.config.http_timeout, **params)
         except OAuthError as exc:
+            if exc.error == "invalid_client":  # our configuration, not the user's login: say what to fix
+                log.error("the token endpoint refused our client authentication: check client_id and "
+                          "the client secret or private key (token_endpoint_auth_method)")
+                raise ProviderError("The sign-in provider refused this application's credentials.",
+                                    code="invalid_client") from None
             if exc.error in _GRANT_ERRORS:
                 raise GrantRejected(f"the provider refused the {grant_type} grant: {exc.error}",
                                     error=exc.error) from None

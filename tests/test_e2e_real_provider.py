@@ -108,3 +108,30 @@ def test_ini_under_gunicorn_with_two_workers_shares_cookie_sessions(idp, ports):
             if len(pids) == 2:
                 break
         assert len(pids) == 2  # both workers read the same cookie session
+
+
+def test_private_key_jwt_against_the_real_provider(idp):
+    """The client registers only a public key; the token endpoint sees a signed assertion, no secret."""
+    from joserfc.jwk import RSAKey
+
+    key = RSAKey.generate_key(2048, parameters={"kid": "e2e-key"})
+    port = free_port()
+    client = Client("app-pkjwt", "unused-secret-never-sent", [f"http://127.0.0.1:{port}/callback"],
+                    token_endpoint_auth_method="private_key_jwt",
+                    jwks={"keys": [key.as_dict(private=False)]})
+    with LocalIdP([client]) as provider:
+        settings = {"issuer": provider.issuer, "client_id": client.client_id,
+                    "token_endpoint_auth_method": "private_key_jwt", "client_private_key_id": "e2e-key",
+                    "base_url": f"http://127.0.0.1:{port}", "secret": SECRET, "audience": provider.audience}
+        pem = key.as_pem(private=True).decode()
+        with serve(Auth0Middleware(echo_app, client_private_key=pem, **settings), port) as url:
+            seen = login(requests.Session(), url).json()
+        assert seen["REMOTE_USER"] == "alice"
+        assert provider.stats()["authorization_code"] == 1
+        # an assertion signed by a key the provider does not know is refused there
+        impostor_pem = RSAKey.generate_key(2048).as_pem(private=True).decode()
+        with serve(Auth0Middleware(echo_app, client_private_key=impostor_pem, **settings), port) as url:
+            http = requests.Session()
+            refused = login_via_form(http, http.get(url + "/profile", headers=HTML, timeout=10), "alice")
+        assert refused.status_code == 502
+        assert provider.stats()["authorization_code_errors"] == 1

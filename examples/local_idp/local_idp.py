@@ -53,6 +53,7 @@ class Client:
     token_endpoint_auth_method: str = "client_secret_post"
     id_token_signed_response_alg: str = "RS256"
     backchannel_logout_uri: str | None = None
+    jwks: dict[str, object] | None = None  # the client's public keys, for private_key_jwt
 
     def metadata(self) -> dict[str, object]:
         return {key: value for key, value in asdict(self).items() if value is not None}

@@ -55,6 +55,8 @@ class FakeProvider:
         self.counts.clear()
         self.access_token_ttl = 3600
         self.auth_method = "client_secret_post"
+        self.client_public_key: Any = None  # for private_key_jwt
+        self.seen_assertion_ids: set[str] = set()
         self.codes: dict[str, Grant] = {}
         self.refresh_tokens: dict[str, str] = {}  # token -> sub
         self.discovery_overrides: dict[str, Any] = {}
@@ -153,6 +155,8 @@ class FakeProvider:
         return None
 
     def _client_ok(self, request: Request, form: dict[str, str]) -> bool:
+        if self.auth_method == "private_key_jwt":
+            return self._assertion_ok(form)
         if self.auth_method == "client_secret_basic":
             header = request.headers.get("Authorization", "")
             if not header.startswith("Basic "):
@@ -160,6 +164,21 @@ class FakeProvider:
             client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
             return unquote(client_id) == CLIENT_ID and unquote(secret) == CLIENT_SECRET
         return form.get("client_id") == CLIENT_ID and form.get("client_secret") == CLIENT_SECRET
+
+    def _assertion_ok(self, form: dict[str, str]) -> bool:
+        """RFC 7523: a JWT signed by the client's registered key, for us, fresh, used once."""
+        if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            return False
+        try:
+            token = jwt.decode(form.get("client_assertion", ""), self.client_public_key,
+                               algorithms=["RS256", "ES256"])
+        except Exception:
+            return False
+        claims = token.claims
+        fresh = claims.get("exp", 0) > time.time() and claims.get("jti") not in self.seen_assertion_ids
+        self.seen_assertion_ids.add(claims.get("jti"))
+        return (claims.get("iss") == claims.get("sub") == CLIENT_ID == form.get("client_id")
+                and claims.get("aud") == self.issuer and fresh and "client_secret" not in form)
 
     def _code_grant(self, form: dict[str, str]) -> Response:
         with self._lock:
