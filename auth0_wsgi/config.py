@@ -98,12 +98,12 @@ class Config:
 
 
 def _build(settings: dict[str, Any], environ: Mapping[str, str]) -> Config:
-    _refuse_unknown(settings)
+    refuse_unknown(settings, _PARSERS)
     merged = merge_environment(settings, environ, _PARSERS)
     values: dict[str, Any] = {"issuer": issuer_from_settings(merged)}
     for name, parse in _PARSERS.items():
         if name in merged:
-            values[name] = _parse(name, merged[name], parse)
+            values[name] = parse_option(name, merged[name], parse, _FIXES)
         elif name in _REQUIRED:
             raise ConfigError(name, "is required", f"set it in the ini file, as a keyword argument, "
                               f"or in the environment as AUTH0_{name.upper()}")
@@ -116,13 +116,15 @@ def _build(settings: dict[str, Any], environ: Mapping[str, str]) -> Config:
     return config
 
 
-def _refuse_unknown(settings: Mapping[str, Any]) -> None:
-    known = set(_PARSERS) | {"domain", "issuer"}
+def refuse_unknown(settings: Mapping[str, Any], options: Iterable[str], *, what: str = "an auth0-wsgi option",
+                   reference: str = "see the configuration reference") -> None:
+    """An unknown option refuses to start, with the closest known name as the hint."""
+    known = sorted({*options, "domain", "issuer"})
     for name in settings:
         if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "see the configuration reference"
-            raise ConfigError(name, "is not an auth0-wsgi option", hint)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else reference
+            raise ConfigError(name, f"is not {what}", hint)
 
 
 def merge_environment(settings: Mapping[str, Any], environ: Mapping[str, str],
@@ -139,11 +141,12 @@ def merge_environment(settings: Mapping[str, Any], environ: Mapping[str, str],
     return merged
 
 
-def _parse(name: str, raw: Any, parse: Callable[[Any], Any]) -> Any:
+def parse_option(name: str, raw: Any, parse: Callable[[Any], Any], fixes: Mapping[str, str]) -> Any:
+    """One option through its converter; a ValueError becomes an error naming the option and the fix."""
     try:
         return parse(raw)
     except ValueError as exc:
-        raise ConfigError(name, str(exc), _FIXES.get(name, "see the configuration reference")) from None
+        raise ConfigError(name, str(exc), fixes.get(name, "see the configuration reference")) from None
 
 
 def issuer_from_settings(merged: Mapping[str, Any]) -> str:
@@ -151,13 +154,13 @@ def issuer_from_settings(merged: Mapping[str, Any]) -> str:
     if domain and issuer:
         raise ConfigError("domain", "is set together with 'issuer'", "set only one of them")
     if domain:
-        host = _parse("domain", domain, parsing.as_text)
+        host = parse_option("domain", domain, parsing.as_text, _FIXES)
         if "://" in host or "/" in host or not _HOSTNAME.match(host.split(":")[0]):
             raise ConfigError("domain", f"{host!r} is not a bare host name",
                               "write it like tenant.us.auth0.com (no https://, no path), or use 'issuer'")
         return f"https://{host}/"
     if issuer:
-        url = _parse("issuer", issuer, parsing.as_text)
+        url = parse_option("issuer", issuer, parsing.as_text, _FIXES)
         parts = _split("issuer", url)
         if parts.scheme not in ("https", "http") or not parts.hostname or "?" in url or "#" in url:
             raise ConfigError("issuer", f"{url!r} is not an absolute http(s) URL",

@@ -9,7 +9,6 @@ Nothing here logs a token.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import logging
@@ -30,8 +29,10 @@ from .bearer import BearerError, InsufficientScope, InvalidRequest, InvalidToken
 from .config import (  # the login filter's rules for both
     issuer_from_settings,
     merge_environment,
+    parse_option,
     parse_paths,
     path_is_under,
+    refuse_unknown,
 )
 from .discovery import Metadata, SigningKeys
 from .errors import ConfigError, ProviderError, ProviderUnavailable
@@ -69,32 +70,17 @@ class ResourceServerConfig:
                       environ: Mapping[str, str] | None = None) -> ResourceServerConfig:
         """Build from kwargs or ini values; missing options fall back to ``AUTH0_<OPTION>``."""
         given = {k: v for k, v in dict(settings or {}).items() if v is not None}
-        _refuse_unknown(given)
+        refuse_unknown(given, _PARSERS, what="an option of the auth0-wsgi API filter",
+                       reference="see docs/resource-server.md")
         merged = merge_environment(given, os.environ if environ is None else environ, _PARSERS)
         values: dict[str, Any] = {"issuer": issuer_from_settings(merged)}
         for name, parse in _PARSERS.items():
             if name in merged:
-                values[name] = _parse(name, merged[name], parse)
+                values[name] = parse_option(name, merged[name], parse, _FIXES)
         if "audience" not in values:
             raise ConfigError("audience", "is required", "set it to your API's identifier "
                               "(Auth0 dashboard, Applications > APIs), or AUTH0_AUDIENCE")
         return cls(**values)
-
-
-def _refuse_unknown(settings: Mapping[str, Any]) -> None:
-    known = sorted({*_PARSERS, "domain", "issuer"})
-    for name in settings:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "see docs/resource-server.md"
-            raise ConfigError(name, "is not an option of the auth0-wsgi API filter", hint)
-
-
-def _parse(name: str, raw: Any, parse: Callable[[Any], Any]) -> Any:
-    try:
-        return parse(raw)
-    except ValueError as exc:
-        raise ConfigError(name, str(exc), _FIXES[name]) from None
 
 
 def _audience(value: Any) -> str:

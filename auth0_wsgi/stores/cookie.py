@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import cookies
+from ..cache import BoundedCache
 from ..revocation import MemoryRevocations
 from ..sealing import Sealer
 from ..session import Headers, Lifetime, Session
@@ -34,8 +34,7 @@ class CookieStore:
         self._lifetime = lifetime
         self._options = options
         self._clock = clock
-        self._decoded: dict[str, Session] = {}
-        self._decoded_lock = threading.Lock()
+        self._decoded: BoundedCache[str, Session] = BoundedCache(DECODED_CACHE_SIZE)
 
     def load(self, environ: WSGIEnvironment) -> Session | None:
         found = cookies.read_cookies(environ.get("HTTP_COOKIE", ""), self.name)
@@ -62,10 +61,7 @@ class CookieStore:
         plaintext = self._sealer.unseal(value)
         session = Session.from_bytes(plaintext) if plaintext else None
         if session is not None:
-            with self._decoded_lock:
-                if len(self._decoded) >= DECODED_CACHE_SIZE:
-                    del self._decoded[next(iter(self._decoded))]  # the oldest
-                self._decoded[value] = session
+            self._decoded.put(value, session)
         return session
 
     def save(self, environ: WSGIEnvironment, session: Session) -> Headers:

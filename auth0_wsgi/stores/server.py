@@ -13,12 +13,12 @@ import hashlib
 import hmac
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from .. import cookies
+from ..cache import BoundedCache
 from ..errors import ProviderUnavailable
 from ..sealing import Sealer, b64encode, derive_key
 from ..session import Headers, Lifetime, Session
@@ -64,11 +64,11 @@ class ServerSideStore:
         self._lifetime = lifetime
         self._options = options
         self._clock = clock
-        self._decoded: dict[bytes, Session] = {}
-        self._decoded_lock = threading.Lock()
+        self._decoded: BoundedCache[bytes, Session] = BoundedCache(DECODED_CACHE_SIZE)
         # session_cache_seconds: records this process read recently, reused without asking the backend
         self._cache_seconds = cache_seconds
-        self._recent: dict[str, tuple[float, str, int, Session]] = {}
+        self._recent: BoundedCache[str, tuple[float, str, int, Session]] = BoundedCache(
+            4 * DECODED_CACHE_SIZE)
 
     # -- the SessionStore protocol -------------------------------------------------------------
     def load(self, environ: WSGIEnvironment) -> Session | None:
@@ -94,10 +94,7 @@ class ServerSideStore:
     def _remember(self, session_id: str, key: str, version: int, session: Session) -> None:
         if not self._cache_seconds:
             return
-        with self._decoded_lock:
-            if len(self._recent) >= 4 * DECODED_CACHE_SIZE:
-                del self._recent[next(iter(self._recent))]
-            self._recent[session_id] = (time.monotonic() + self._cache_seconds, key, version, session)
+        self._recent.put(session_id, (time.monotonic() + self._cache_seconds, key, version, session))
 
     def _decode(self, sealed: bytes) -> Session | None:
         """Decrypted and parsed once per distinct record: a changed or deleted record has other bytes
@@ -107,10 +104,7 @@ class ServerSideStore:
             plaintext = self._sealer.unseal(sealed.decode("ascii", "replace"))
             session = Session.from_bytes(plaintext) if plaintext else None
             if session is not None:
-                with self._decoded_lock:
-                    if len(self._decoded) >= DECODED_CACHE_SIZE:
-                        del self._decoded[next(iter(self._decoded))]
-                    self._decoded[sealed] = session
+                self._decoded.put(sealed, session)
         return session
 
     def save(self, environ: WSGIEnvironment, session: Session) -> Headers:
@@ -128,7 +122,7 @@ class ServerSideStore:
     def clear(self, environ: WSGIEnvironment) -> Headers:
         session_id = self._cookie_id(environ)
         if session_id is not None:
-            self._recent.pop(session_id, None)
+            self._recent.pop(session_id)
             try:
                 self.backend.delete(self.record_key(session_id))
             except StoreUnavailable:
@@ -144,8 +138,8 @@ class ServerSideStore:
                 keys.update(self.backend.members(index_key))
         if keys:
             self.backend.delete(*keys)
-            if self._recent:  # this process forgets them now; others within session_cache_seconds
-                self._recent = {sid: entry for sid, entry in self._recent.items() if entry[1] not in keys}
+            # this process forgets them now; other processes within session_cache_seconds
+            self._recent.drop_where(lambda entry: entry[1] in keys)
         return len(keys)
 
     def claim_once(self, name: str, ttl: int) -> bool:
@@ -156,7 +150,7 @@ class ServerSideStore:
         """A brand-new id for a new login; the record of the id the browser had is deleted."""
         old = self._cookie_id(environ)
         if old is not None:
-            self._recent.pop(old, None)
+            self._recent.pop(old)
             self.backend.delete(self.record_key(old))
         session_id = secrets.token_urlsafe(32)  # 256 bits
         key = self.record_key(session_id)
