@@ -8,6 +8,7 @@ Nothing here touches the network: gunicorn forks after loading the app.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import ipaddress
 import logging
 import os
@@ -21,6 +22,7 @@ from urllib.parse import SplitResult, urlsplit
 from . import client_auth, parsing
 from .errors import ConfigError
 from .proxy import Network, parse_networks
+from .sealing import b64encode
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ RESERVED_AUTHORIZE_PARAMS = frozenset(
 )
 TRANSACTION_COOKIE_PREFIX = "a0tx."
 _COOKIE_NAME = re.compile(r"^[A-Za-z0-9!#$&'*+\-.^_`|~]{1,64}$")
+_KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _SECRET_FIX = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
@@ -76,6 +79,17 @@ class Config:
     revocation_store: str = field(default="memory", repr=False)
     trusted_proxies: tuple[Network, ...] = ()
     session_cache_seconds: int = 0
+    key_prefix: str = ""
+
+    @property
+    def namespace(self) -> str:
+        """The prefix of every key this app writes to a shared store (Redis, the lock directory).
+
+        Derived from the client id, so that two apps sharing one Redis never touch each other's
+        sessions, locks or revocations; ``key_prefix`` separates apps that share a client id too.
+        """
+        digest = b64encode(hashlib.sha256(f"{self.client_id}\0{self.key_prefix}".encode()).digest()[:9])
+        return f"auth0wsgi:{self.key_prefix}:{digest}:" if self.key_prefix else f"auth0wsgi:{digest}:"
 
     @property
     def redirect_uri(self) -> str:
@@ -349,6 +363,13 @@ def _cookie_name(value: Any) -> str:
     return text
 
 
+def _key_prefix(value: Any) -> str:
+    text = parsing.as_text(value)
+    if text and not _KEY_PREFIX.match(text):
+        raise ValueError(f"{text!r} is not 1-64 letters, digits, '_', '.' or '-'")
+    return text
+
+
 def _seconds(minimum: int, maximum: int) -> Callable[[Any], int]:
     return lambda value: parsing.as_int(value, minimum=minimum, maximum=maximum)
 
@@ -386,6 +407,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "revocation_store": lambda v: _store_url(v, ("memory",)),
     "trusted_proxies": lambda v: parse_networks(parsing.as_words(v)),
     "session_cache_seconds": _seconds(0, 60),
+    "key_prefix": _key_prefix,
 }
 _REQUIRED = ("client_id", "base_url", "secret")
 _FIXES = {
@@ -398,5 +420,6 @@ _FIXES = {
     "public_paths": "write absolute paths separated by spaces, e.g. /static /health",
     "session_store": "use cookie, memory, or redis://host:6379/0",
     "revocation_store": "use memory or redis://host:6379/0",
+    "key_prefix": "use a short name for this app, e.g. billing",
     "trusted_proxies": "list your proxies' addresses or networks, e.g. 10.0.0.0/8 127.0.0.1",
 }

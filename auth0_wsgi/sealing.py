@@ -8,6 +8,10 @@ here a decryption costs a few µs.
 Keys are derived from each configured secret with HKDF, one key per *purpose*, so a login cookie
 can never be replayed as a session cookie. The first secret encrypts; all of them decrypt (rotation).
 Each encryption uses a fresh random 96-bit nonce.
+
+A value stored *under a key* (a server-side record, a cached refresh result) is sealed with that key
+as its ``context``, authenticated as JWE's additional data: whoever can write to the backend but has
+no secret cannot move a victim's sealed value under their own key and be served as the victim.
 """
 
 from __future__ import annotations
@@ -61,17 +65,19 @@ class Sealer:
             self._by_header.setdefault(header, AESGCM(key))
             self._sealing_header = self._sealing_header or header
 
-    def seal(self, plaintext: bytes) -> str:
+    def seal(self, plaintext: bytes, context: bytes = b"") -> str:
+        """``context`` (e.g. the storage key) must be given again, byte for byte, to unseal."""
         header = self._sealing_header
         compressor = zlib.compressobj(6, zlib.DEFLATED, -15)  # raw DEFLATE, as JWE "zip":"DEF" says
         compressed = compressor.compress(plaintext) + compressor.flush()
         nonce = os.urandom(_NONCE_LENGTH)
-        sealed = self._by_header[header].encrypt(nonce, compressed, header.encode("ascii"))
+        sealed = self._by_header[header].encrypt(nonce, compressed, _aad(header, context))
         ciphertext, tag = sealed[:-_TAG_LENGTH], sealed[-_TAG_LENGTH:]
         return f"{header}..{b64encode(nonce)}.{b64encode(ciphertext)}.{b64encode(tag)}"
 
-    def unseal(self, token: str) -> bytes | None:
-        """The plaintext, or None for anything tampered, truncated, foreign or oversized."""
+    def unseal(self, token: str, context: bytes = b"") -> bytes | None:
+        """The plaintext, or None for anything tampered, truncated, foreign, oversized, or sealed
+        with another ``context``."""
         parts = token.split(".")
         if len(parts) != 5 or parts[1]:
             return None
@@ -83,7 +89,7 @@ class Sealer:
             nonce, ciphertext, tag = b64decode(nonce_text), b64decode(ciphertext_text), b64decode(tag_text)
             if len(nonce) != _NONCE_LENGTH or len(tag) != _TAG_LENGTH:
                 return None
-            compressed = aead.decrypt(nonce, ciphertext + tag, header.encode("ascii"))
+            compressed = aead.decrypt(nonce, ciphertext + tag, _aad(header, context))
             return self._inflate(compressed)
         except (InvalidTag, binascii.Error, ValueError, zlib.error):
             return None
@@ -95,3 +101,11 @@ class Sealer:
         if inflater.unconsumed_tail or not inflater.eof:
             return None
         return plaintext
+
+
+def _aad(header: str, context: bytes) -> bytes:
+    """JWE's additional authenticated data: the protected header, then ``.`` and the base64url of the
+    JSON serialization's ``aad`` member when there is a context (RFC 7516 §5.1 step 14)."""
+    if not context:
+        return header.encode("ascii")
+    return f"{header}.{b64encode(context)}".encode("ascii")

@@ -289,3 +289,26 @@ _B64 = st.text(alphabet=B64URL, max_size=40)
 ))
 def test_unseal_of_arbitrary_text_is_none(text):
     assert Sealer([SECRET], PURPOSE).unseal(text) is None
+
+
+# -- binding to a storage key (context) -----------------------------------------------------------
+
+def test_value_sealed_under_one_key_does_not_unseal_under_another(sealer):
+    """A backend writer without the secret cannot move a victim's record under their own key."""
+    token = sealer.seal(b"victim's record", b"session:victim")
+    assert sealer.unseal(token, b"session:victim") == b"victim's record"
+    assert sealer.unseal(token, b"session:attacker") is None
+    assert sealer.unseal(token) is None
+
+
+def test_value_sealed_without_context_does_not_unseal_with_one(sealer):
+    assert sealer.unseal(sealer.seal(b"x"), b"session:any") is None
+
+
+def test_context_is_jwe_aad_that_joserfc_reads(sealer):
+    """The context travels as the JSON serialization's ``aad`` member: standard JWE, not our own."""
+    header, _, iv, ciphertext, tag = sealer.seal(b"{}", b"record-key").split(".")
+    general = {"protected": header, "iv": iv, "ciphertext": ciphertext, "tag": tag,
+               "aad": b64encode(b"record-key")}
+    key = OctKey.import_key(derive_key(SECRET, PURPOSE))
+    assert jwe.decrypt_json(general, key).plaintext == b"{}"
