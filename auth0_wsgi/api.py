@@ -6,18 +6,18 @@ unknown), the session asks the middleware for a refresh once and retries the req
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.auth import AuthBase
 
 from .environ import get_access_token, refresh_access_token
+from .logs import get_logger
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 _RETRIED = "_auth0_wsgi_retried"
 
 

@@ -66,8 +66,8 @@ def token_from_header(value: str | None) -> str:
         # Another scheme (Basic, Digest…) carries no Bearer credentials: challenge, don't scold.
         raise MissingToken("This API needs an Authorization: Bearer access token.")
     token = rest.strip(" ")
-    if not token:
-        raise InvalidRequest("The Authorization header has no Bearer token.")
+    if not token:  # RFC 6750 §3.1: no credentials at all, as Auth0's own API middleware answers
+        raise MissingToken("This API needs an Authorization: Bearer access token.")
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken("The access token is too large.")
     if not _B64TOKEN.fullmatch(token):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import ipaddress
-import logging
 import os
 import re
 import tempfile
@@ -21,10 +20,11 @@ from urllib.parse import SplitResult, urlsplit
 
 from . import client_auth, parsing
 from .errors import ConfigError
+from .logs import get_logger
 from .proxy import Network, parse_networks
 from .sealing import b64encode
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_SCOPE = "openid profile email offline_access"
 MIN_SECRET_LENGTH = 32

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import logging
 import os
 import threading
 import time
@@ -21,7 +20,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
-log = logging.getLogger(__name__)
+from .logs import get_logger
+
+log = get_logger(__name__)
 
 RESULT_TTL = 120  # seconds a refresh result answers late requests carrying the old refresh token
 _POLL = 0.01

@@ -7,7 +7,6 @@ fetched, stale metadata and keys keep serving while a refetch fails.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,8 +18,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .errors import ProviderError, ProviderUnavailable
+from .logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 METADATA_TTL = 3600
 JWKS_TTL = 3600

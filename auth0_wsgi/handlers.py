@@ -7,7 +7,6 @@ raised as :class:`Auth0WSGIError` and rendered by the middleware.
 from __future__ import annotations
 
 import hmac
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,13 +17,14 @@ from webob import Request, Response
 from . import responses
 from .config import Config
 from .errors import ProviderUnavailable, RequestError, TokenError
+from .logs import get_logger
 from .oidc import OIDCClient
 from .returnpath import safe_return_path
 from .session import LogoutRegistry, Session, SessionStore
 from .tokens import MAX_LOGOUT_TOKEN_AGE
 from .transaction import Transactions
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _SINGLE_VALUED = ("code", "state", "iss", "error", "error_description")
 MAX_CALLBACK_QUERY = 8 * 1024

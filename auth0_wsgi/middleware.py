@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from . import handlers, responses, stores
 from .config import Config, path_is_under
 from .cookies import CookieOptions
 from .errors import Auth0WSGIError, LoginRequired, ProviderUnavailable
+from .logs import get_logger
 from .oidc import OIDCClient
 from .proxy import ProxyHeaders
 from .refresh import Refresher
@@ -24,7 +24,7 @@ from .transaction import Transactions
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 Route = Callable[[Request, handlers.Collaborators], Response]
 
 

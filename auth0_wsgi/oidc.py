@@ -6,7 +6,6 @@ Discovery and keys are cached (``discovery``); the token endpoint is called thro
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,9 +23,10 @@ from . import client_auth, tokens
 from .config import Config
 from .discovery import Metadata, SigningKeys
 from .errors import GrantRejected, ProviderError, ProviderUnavailable, TokenError
+from .logs import get_logger
 from .transaction import LoginTransaction
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # Errors by which the token endpoint refuses *this* grant; anything else is the provider's trouble.
 _GRANT_ERRORS = frozenset({"invalid_grant", "invalid_request", "unauthorized_client", "invalid_scope",

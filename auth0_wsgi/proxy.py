@@ -10,14 +10,15 @@ The original values stay in ``environ["auth0_wsgi.proxy.orig"]``.
 from __future__ import annotations
 
 import ipaddress
-import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
+
+from .logs import get_logger
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ORIGINAL = "auth0_wsgi.proxy.orig"
 

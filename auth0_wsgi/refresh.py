@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -23,12 +22,13 @@ from typing import Any
 from .config import Config
 from .coordination import CoordinationTimeout, RefreshCoordinator
 from .errors import GrantRejected, ProviderError, ProviderUnavailable, TokenError
+from .logs import get_logger
 from .oidc import OIDCClient
 from .sealing import Sealer
 from .session import Session
 from .tokens import access_token_expiry, is_expired, needs_refresh
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_BACKOFF = 60
 _ENDED = {"ended": True}

@@ -36,11 +36,12 @@ from .config import (  # the login filter's rules for both
 )
 from .discovery import Metadata, SigningKeys
 from .errors import ConfigError, ProviderError, ProviderUnavailable
+from .logs import get_logger
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 CLAIMS = "auth0.claims"
 # Asymmetric only: an API holds no shared secret, and HS* with a public key as the secret is the

@@ -12,12 +12,12 @@ place where back-channel logouts take effect:
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from ..config import Config
 from ..cookies import CookieOptions
 from ..coordination import FileCoordinator, LocalCoordinator, RefreshCoordinator
+from ..logs import get_logger
 from ..revocation import MemoryRevocations
 from ..sealing import Sealer
 from ..session import Lifetime, LogoutRegistry, SessionStore
@@ -25,7 +25,7 @@ from .cookie import CookieStore
 from .memory import MemoryBackend
 from .server import ServerSideStore
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 REDIS_TIMEOUT = 2.0  # seconds: a Redis that does not answer by then is down, say so with a 503
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import cookies
 from ..cache import BoundedCache
+from ..logs import get_logger
 from ..revocation import MemoryRevocations
 from ..sealing import Sealer
 from ..session import Headers, Lifetime, Session
@@ -16,7 +16,7 @@ from ..session import Headers, Lifetime, Session
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 _SEEN = "auth0_wsgi.cookie_names"  # which of our cookies this request carried, to delete stale chunks
 # Decrypting and parsing a cookie costs ~30 µs, most of the hot path's budget, and a browser sends
 # the same cookie again and again: remember the sessions of recent cookie values. A hit needs the

@@ -7,7 +7,6 @@ coordinator for several hosts lives here too: a lock with a lease, and the resul
 
 from __future__ import annotations
 
-import logging
 import secrets
 import threading
 import time
@@ -19,11 +18,12 @@ import redis
 from redis.exceptions import RedisError
 
 from ..coordination import RESULT_TTL, CoordinationTimeout
+from ..logs import get_logger
 from ..revocation import MemoryRevocations
 from ..session import Session
 from .server import StoreUnavailable
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 T = TypeVar("T")
 PREFIX = "auth0wsgi:"
 _REVOCATIONS = PREFIX + "revocations"

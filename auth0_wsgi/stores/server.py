@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -20,13 +19,14 @@ from typing import TYPE_CHECKING, Protocol
 from .. import cookies
 from ..cache import BoundedCache
 from ..errors import ProviderUnavailable
+from ..logs import get_logger
 from ..sealing import Sealer, b64encode, derive_key
 from ..session import Headers, Lifetime, Session
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 _LOADED = "auth0_wsgi.record"  # (record key, version) of the session this request loaded
 MAX_ID_COOKIE = 200
 DECODED_CACHE_SIZE = 512
