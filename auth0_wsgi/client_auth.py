@@ -24,6 +24,7 @@ from joserfc.jwk import ECKey, RSAKey
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 60
+_EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}  # what JWS can sign with (RFC 7518)
 
 
 def client_secret_basic(client: Any, method: str, uri: str, headers: dict[str, str],
@@ -48,6 +49,8 @@ def load_private_key(value: str) -> RSAKey | ECKey:
             continue
         if not key.is_private:
             raise ValueError("holds a public key: private_key_jwt needs the private key")
+        if isinstance(key, ECKey) and key.curve_name not in _EC_ALGORITHMS:
+            raise ValueError(f"holds an EC key on {key.curve_name}: use P-256, P-384 or P-521")
         return key
     raise ValueError("holds no RSA or EC private key")
 
@@ -55,7 +58,7 @@ def load_private_key(value: str) -> RSAKey | ECKey:
 def signing_alg(key: RSAKey | ECKey) -> str:
     if isinstance(key, RSAKey):
         return "RS256"
-    return {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[key.as_dict()["crv"]]
+    return _EC_ALGORITHMS[key.curve_name]
 
 
 def private_key_jwt(key: RSAKey | ECKey, audience: str, kid: str | None,

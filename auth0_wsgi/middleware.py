@@ -34,7 +34,8 @@ class Auth0Middleware:
     ``Auth0Middleware(app, domain=..., client_id=..., ...)``: keyword arguments mirror the ini keys.
     """
 
-    def __init__(self, app: WSGIApplication, config: Config | None = None, **settings: Any) -> None:
+    def __init__(self, app: WSGIApplication, config: Config | None = None, /, **settings: Any) -> None:
+        # Positional-only: an ini key named "config" lands in ``settings`` and is refused as unknown.
         if config is not None and settings:
             raise TypeError("pass either a Config or keyword settings, not both")
         self.app = app

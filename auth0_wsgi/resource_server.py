@@ -164,7 +164,7 @@ class ResourceServerMiddleware:
     ``ResourceServerMiddleware(app, domain=..., audience=...)``: keyword arguments mirror the ini keys.
     """
 
-    def __init__(self, app: WSGIApplication, config: ResourceServerConfig | None = None,
+    def __init__(self, app: WSGIApplication, config: ResourceServerConfig | None = None, /,
                  **settings: Any) -> None:
         if config is not None and settings:
             raise TypeError("pass either a ResourceServerConfig or keyword settings, not both")
