@@ -37,7 +37,7 @@ class BearerToken(AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {get_access_token(self._environ)}"
-        request.register_hook("response", self._retry_once_after_refresh)
+        request.register_hook("response", self._retry_once_after_refresh)  # type: ignore[no-untyped-call]
         return request
 
     def _retry_once_after_refresh(self, response: requests.Response, **kwargs: Any) -> requests.Response:

@@ -44,7 +44,7 @@ def load_private_key(value: str) -> RSAKey | ECKey:
             text = handle.read().decode("ascii", "replace")
     for kind in (RSAKey, ECKey):
         try:
-            key = kind.import_key(text)
+            key: RSAKey | ECKey = kind.import_key(text)
         except (JoseError, ValueError, TypeError):
             continue
         if not key.is_private:

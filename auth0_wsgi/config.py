@@ -174,7 +174,7 @@ def issuer_from_settings(merged: Mapping[str, Any]) -> str:
                               "write it like tenant.us.auth0.com (no https://, no path), or use 'issuer'")
         return f"https://{host}/"
     if issuer:
-        url = parse_option("issuer", issuer, parsing.as_text, _FIXES)
+        url: str = parse_option("issuer", issuer, parsing.as_text, _FIXES)
         parts = _split("issuer", url)
         if parts.scheme not in ("https", "http") or not parts.hostname or "?" in url or "#" in url:
             raise ConfigError("issuer", f"{url!r} is not an absolute http(s) URL",

@@ -70,4 +70,5 @@ def refresh_access_token(environ: WSGIEnvironment) -> str | None:
     if context is None:
         raise RuntimeError("no auth0-wsgi session in this environ: is the request behind the "
                            "auth0 filter, and is the user logged in?")
-    return context.refresh(environ, force=True)
+    token: str | None = context.refresh(environ, force=True)
+    return token
