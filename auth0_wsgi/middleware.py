@@ -19,7 +19,7 @@ from .proxy import ProxyHeaders
 from .refresh import Refresher
 from .sealing import Sealer
 from .session import Headers, Lifetime, Session, SessionStore
-from .transaction import Transactions
+from .transaction import Transactions, is_valid_state
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -120,7 +120,7 @@ class Auth0Middleware:
         if route is handlers.callback:
             response.headers["Referrer-Policy"] = "no-referrer"
             state = handlers.query(request).get("state")
-            if response.status_int >= 400 and state and len(state) < 512:
+            if response.status_int >= 400 and state is not None and is_valid_state(state):
                 response.headerlist.append(self.collaborators.transactions.clear(state))
         return response
 
@@ -144,19 +144,40 @@ class RequestContext:
         outcome = middleware.refresher.ensure_fresh(session, force=force)
         if outcome.session is None:
             self.session = None
-            self.headers = middleware.store.clear(environ)
+            self._add_cookies(middleware.store.clear(environ))
             for key in (*keys.OURS, keys.REMOTE_USER if middleware.config.set_remote_user else ""):
                 environ.pop(key, None)
             return None
         now = int(middleware.clock())
-        if outcome.changed or middleware.lifetime.wants_touch(outcome.session, now):
-            self.session = outcome.session.touched(now)
-            self.headers = middleware.store.save(environ, self.session)
-        self._inject(environ, self.session)
-        return self.session.access_token
+        session = outcome.session
+        if outcome.changed or middleware.lifetime.wants_touch(session, now):
+            session = self.session = session.touched(now)
+            self._add_cookies(middleware.store.save(environ, session))
+        self._inject(environ, session)
+        return session.access_token
+
+    def _add_cookies(self, headers: Headers) -> None:
+        """The cookies of a later save (or clear) in this request, merged with the earlier ones'.
+
+        A cookie of the same name is replaced. A save that sets the session cookie answers for the
+        whole set of session cookies (a cookie store may write fewer chunks than the save before
+        it): the earlier save's session cookies go, other earlier cookies stay.
+        """
+        if not self.headers or not headers:
+            self.headers = headers or self.headers
+            return
+        later = {_cookie_name(value) for _, value in headers}
+        session_name = self._middleware.config.session_cookie_name
+        if any(_is_session_cookie(name, session_name) for name in later):
+            kept = [(k, v) for k, v in self.headers if not _is_session_cookie(_cookie_name(v), session_name)]
+        else:
+            kept = self.headers
+        self.headers = [(k, v) for k, v in kept if _cookie_name(v) not in later] + headers
 
     def _inject(self, environ: WSGIEnvironment, session: Session) -> None:
-        environ[keys.USER] = dict(session.user)  # the app's copy: sessions may be shared (decode cache)
+        # The app's own copy: sessions are shared (decode caches), so a view that appends to a
+        # nested claim (a roles list) must not change what later requests see.
+        environ[keys.USER] = _private_copy(session.user)
         environ[keys.ID_TOKEN] = session.id_token
         environ[keys.ACCESS_TOKEN] = session.access_token
         if self._middleware.config.set_remote_user:
@@ -168,13 +189,46 @@ class RequestContext:
             if self.headers:
                 response_headers = _with_cookies(response_headers, self.headers)
             return start_response(status, response_headers, exc_info)
-        return wrapped  # type: ignore[return-value]
+        return wrapped
+
+
+_CONTAINERS = frozenset((list, dict))  # what JSON claims can hold that an app could change in place
+
+
+def _private_copy(claims: dict[str, Any]) -> dict[str, Any]:
+    """Flat values as they are (immutable), lists and dicts copied all the way down (JSON values).
+
+    Typical claims are all flat: one C-level pass finds that (~0.4 µs) instead of a Python loop.
+    """
+    copy = claims.copy()
+    if _CONTAINERS.isdisjoint(map(type, claims.values())):
+        return copy
+    for name, value in claims.items():
+        if isinstance(value, (list, dict)):
+            copy[name] = _copied(value)
+    return copy
+
+
+def _copied(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
+
+
+def _cookie_name(set_cookie: str) -> str:
+    return set_cookie.partition("=")[0].strip()
+
+
+def _is_session_cookie(name: str, session_name: str) -> bool:
+    return name == session_name or name.startswith(session_name + ".")  # chunks: name.0, name.1…
 
 
 def _adding_headers(start_response: StartResponse, headers: Headers) -> StartResponse:
     def wrapped(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         return start_response(status, _with_cookies(response_headers, headers), exc_info)
-    return wrapped  # type: ignore[return-value]
+    return wrapped
 
 
 def _with_cookies(response_headers: list[tuple[str, str]], cookies: Headers) -> list[tuple[str, str]]:

@@ -123,7 +123,17 @@ class SessionStore(Protocol):
 
     def load(self, environ: WSGIEnvironment) -> Session | None: ...
 
-    def save(self, environ: WSGIEnvironment, session: Session) -> Headers: ...
+    def save(self, environ: WSGIEnvironment, session: Session) -> Headers:
+        """Stores ``session`` as this request's session, and returns the cookies that make it so.
+
+        It relies on what ``load`` left in ``environ`` for this request: without it (a login, at
+        the callback) a brand-new session is opened; with it, the loaded session is updated. It may
+        be called several times in one request (a touch, then a refresh a view forces): each save
+        leaves ``environ`` as the next one needs it, and the cookies of the last save supersede the
+        earlier ones of the same name. A server-side store never lets a stale save replace a newer
+        refresh token that another request stored.
+        """
+        ...
 
     def clear(self, environ: WSGIEnvironment) -> Headers: ...
 
@@ -135,3 +145,7 @@ class LogoutRegistry(Protocol):
     def revoke(self, *, sid: str | None, sub: str | None, at: int) -> int: ...
 
     def claim_once(self, name: str, ttl: int) -> bool: ...
+
+    def is_claimed(self, name: str) -> bool:
+        """Whether ``claim_once(name)`` succeeded and has not expired (a read: claims nothing)."""
+        ...

@@ -75,7 +75,8 @@ def test_slow_writer_cannot_overwrite_a_newer_record(fake, server_store):
     session_a, session_b = store.load(env_a), store.load(env_b)
     refreshed = session_a.with_tokens(access_token="new-token", expires_at=None, refresh_token="r2",
                                       id_token=None, now=session_a.touched_at + 1)
-    assert store.save(env_a, refreshed) == []
+    saved = store.save(env_a, refreshed)
+    assert [value.split(";")[0] for _, value in saved] == [cookie]  # same id (re-sent to slide its expiry)
     stale = session_b.touched(session_b.touched_at + 2)
     store.save(env_b, stale)
     assert store.load({"HTTP_COOKIE": cookie}).access_token == "new-token"

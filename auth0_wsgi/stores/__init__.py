@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from ..config import Config
 from ..cookies import CookieOptions
 from ..coordination import FileCoordinator, LocalCoordinator, RefreshCoordinator
+from ..lockdir import LockDirectory
 from ..logs import get_logger
 from ..revocation import MemoryRevocations
+from ..revocation_file import FileRevocations
 from ..sealing import Sealer
 from ..session import Lifetime, LogoutRegistry, SessionStore
 from .cookie import CookieStore
@@ -49,21 +51,37 @@ def build(config: Config, lifetime: Lifetime, options: CookieOptions) -> Backend
     from .redis import RedisBackend, RedisCoordinator, connect  # redis-py only when asked for
 
     client = connect(config.session_store, min(config.http_timeout, REDIS_TIMEOUT))
-    backend = RedisBackend(client)
+    backend = RedisBackend(client, config.namespace)  # apps sharing a Redis never meet
     store = ServerSideStore(config.session_cookie_name, backend, config.secret, lifetime, options,
                             cache_seconds=config.session_cache_seconds)
-    return Backends(store, RedisCoordinator(client, lease_seconds=2 * config.http_timeout + 1), store)
+    # The holder renews its lease while it refreshes: the lease only bounds how long a dead holder's
+    # lock stays, so one token request's worth (connect + read timeouts) is enough.
+    coordinator = RedisCoordinator(client, lease_seconds=2 * config.http_timeout + 1,
+                                   namespace=config.namespace)
+    return Backends(store, coordinator, store)
 
 
 def _cookie(config: Config, lifetime: Lifetime, options: CookieOptions) -> Backends:
+    # Checked now, before gunicorn forks: a directory we cannot trust stops the start (ConfigError).
+    directory = LockDirectory(config.refresh_lock_dir, config.namespace)
     revocations: MemoryRevocations
-    if config.revocation_store == "memory":
+    if config.revocation_store == "file":
+        revocations = FileRevocations(directory, config.secret, lifetime.absolute)
+        # INFO, not WARNING: on one host this default is complete, and a warning at every correct
+        # start teaches operators to skip warnings; the README's deployment table says it too.
+        log.info("back-channel logouts of cookie sessions reach the workers of this host only "
+                 "(revocation_store = file, in %s); with several hosts use revocation_store = redis://…",
+                 config.refresh_lock_dir)
+    elif config.revocation_store == "memory":
         revocations = MemoryRevocations(config.secret, lifetime.absolute)
+        log.warning("back-channel logouts of cookie sessions reach this process only (revocation_store "
+                    "= memory): other gunicorn workers keep serving a logged-out session. Use "
+                    "revocation_store = file (this host) or revocation_store = redis://… (several hosts)")
     else:
         from .redis import RedisRevocations, connect
 
         client = connect(config.revocation_store, min(config.http_timeout, REDIS_TIMEOUT))
-        revocations = RedisRevocations(client, config.secret, lifetime.absolute)
+        revocations = RedisRevocations(client, config.secret, lifetime.absolute, namespace=config.namespace)
     store = CookieStore(config.session_cookie_name, Sealer(config.secret, "session"), lifetime, options,
                         revocations)
-    return Backends(store, FileCoordinator(config.refresh_lock_dir), revocations)
+    return Backends(store, FileCoordinator(directory), revocations)

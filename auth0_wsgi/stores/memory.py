@@ -37,9 +37,12 @@ class MemoryBackend:
             version = (expected_version or 0) + 1
             self._records[key] = (now + ttl, data, version)
             for index_key in index_keys:
-                _, members = self._sets.get(index_key, (0.0, set()))
+                expires, members = self._sets.get(index_key, (0.0, set()))
+                if expires <= now:
+                    expires, members = 0.0, set()
                 members.add(key)
-                self._sets[index_key] = (now + index_ttl, members)
+                # only grows: an older session's write must not hide a newer one from a logout
+                self._sets[index_key] = (max(expires, now + index_ttl), members)
             return version
 
     def delete(self, *keys: str) -> None:
@@ -68,3 +71,8 @@ class MemoryBackend:
             del self._records[key]
         for key in [k for k, (expires, _) in self._sets.items() if expires <= now]:
             del self._sets[key]
+
+    def is_claimed(self, key: str) -> bool:
+        with self._lock:
+            entry = self._records.get(key)
+        return entry is not None and entry[0] > self._clock()

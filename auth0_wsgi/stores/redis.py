@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 from redis.exceptions import RedisError
@@ -25,11 +25,11 @@ from .server import StoreUnavailable
 
 log = get_logger(__name__)
 T = TypeVar("T")
-PREFIX = "auth0wsgi:"
-_REVOCATIONS = PREFIX + "revocations"
 POLL_INTERVAL = 5.0
 
-# Compare-and-set of a record: write only when its version is the one the writer read.
+# Compare-and-set of a record: write only when its version is the one the writer read. An index set
+# holds the sessions of several logins: its TTL only grows (the newest session's lifetime), never
+# shortened by an older session's write (EXPIRE ... GT would leave a new set without any TTL).
 _WRITE = """
 local current = redis.call('HGET', KEYS[1], 'v')
 if ARGV[1] == '' then
@@ -40,15 +40,21 @@ end
 local version = tonumber(ARGV[1] ~= '' and ARGV[1] or '0') + 1
 redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+local index_ttl = tonumber(ARGV[4])
 for i = 2, #KEYS do
   redis.call('SADD', KEYS[i], KEYS[1])
-  redis.call('EXPIRE', KEYS[i], ARGV[4])
+  if redis.call('TTL', KEYS[i]) < index_ttl then redis.call('EXPIRE', KEYS[i], index_ttl) end
 end
 return version
 """
 # Release a lock only if we still hold it (its lease may have run out and passed to another).
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# Extend a lock's lease only if we still hold it.
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
 
@@ -66,50 +72,75 @@ def _guarded(call: Callable[[], T]) -> T:
         raise StoreUnavailable("The session store is unavailable; please try again shortly.") from None
 
 
+def _raw(value: bytes | str | None) -> bytes | None:
+    """Our client never decodes responses: values are bytes (redis-py types them bytes or str)."""
+    return value.encode() if isinstance(value, str) else value
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class RedisBackend:
-    def __init__(self, client: redis.Redis) -> None:
+    """``namespace`` (``Config.namespace``) prefixes every key: apps sharing a Redis never meet."""
+
+    def __init__(self, client: redis.Redis, namespace: str) -> None:
         self._redis = client
+        self._namespace = namespace
         self._write_script = client.register_script(_WRITE)
 
     def read(self, key: str) -> tuple[bytes, int] | None:
-        fields: dict[bytes, bytes] = _guarded(lambda: self._redis.hgetall(PREFIX + key))
-        if b"d" not in fields or b"v" not in fields:
+        fields = _guarded(lambda: self._redis.hgetall(self._namespace + key))
+        data, version = _raw(fields.get(b"d")), fields.get(b"v")
+        if data is None or version is None:
             return None
-        return fields[b"d"], int(fields[b"v"])
+        return data, int(version)
 
     def write(self, key: str, data: bytes, ttl: int, expected_version: int | None,
               index_keys: Sequence[str], index_ttl: int) -> int | None:
-        keys = [PREFIX + key, *(PREFIX + k for k in index_keys)]
+        keys = [self._namespace + key, *(self._namespace + k for k in index_keys)]
         args: list[Any] = ["" if expected_version is None else expected_version, data, ttl, index_ttl]
         version = _guarded(lambda: self._write_script(keys=keys, args=args))
         return int(version) or None
 
     def delete(self, *keys: str) -> None:
         if keys:
-            _guarded(lambda: self._redis.delete(*(PREFIX + k for k in keys)))
+            _guarded(lambda: self._redis.delete(*(self._namespace + k for k in keys)))
 
     def members(self, index_key: str) -> list[str]:
-        members = _guarded(lambda: self._redis.smembers(PREFIX + index_key))
-        return [m.decode().removeprefix(PREFIX) for m in members]
+        members = _guarded(lambda: self._redis.smembers(self._namespace + index_key))
+        return [_text(m).removeprefix(self._namespace) for m in members]
 
     def claim_once(self, key: str, ttl: int) -> bool:
-        return bool(_guarded(lambda: self._redis.set(PREFIX + key, b"1", nx=True, ex=ttl)))
+        return bool(_guarded(lambda: self._redis.set(self._namespace + key, b"1", nx=True, ex=ttl)))
+
+    def is_claimed(self, key: str) -> bool:
+        return bool(_guarded(lambda: self._redis.exists(self._namespace + key)))
 
 
 class RedisCoordinator:
-    """Single flight across hosts: ``SET NX PX`` lock with a lease, result cached with a TTL."""
+    """Single flight across hosts: ``SET NX PX`` lock with a lease, result cached with a TTL.
 
-    def __init__(self, client: redis.Redis, lease_seconds: float) -> None:
+    The holder renews its lease while ``produce`` runs (a slow token endpoint answers each read
+    within ``http_timeout`` but may take longer in all): a waiter never takes the lock from a
+    holder that is still working, whatever its own timeout. A waiter whose timeout ends first gets
+    :class:`CoordinationTimeout` and spends nothing. The lease itself only matters when a holder
+    dies: the lock is free again one lease later.
+    """
+
+    def __init__(self, client: redis.Redis, lease_seconds: float, namespace: str) -> None:
         self._redis = client
+        self._namespace = namespace
         self._lease_ms = int(lease_seconds * 1000)
         self._release = client.register_script(_RELEASE)
+        self._extend = client.register_script(_EXTEND)
 
     def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes:
-        result_key = f"{PREFIX}refresh-result:{key}"
-        cached = _guarded(lambda: self._redis.get(result_key))
+        result_key = f"{self._namespace}refresh-result:{key}"
+        cached = _raw(_guarded(lambda: self._redis.get(result_key)))
         if cached:
             return cached
-        with self._locked(f"{PREFIX}refresh-lock:{key}", result_key, timeout) as cached:
+        with self._locked(f"{self._namespace}refresh-lock:{key}", result_key, timeout) as cached:
             if cached:
                 return cached
             result = produce()
@@ -121,29 +152,57 @@ class RedisCoordinator:
         token = secrets.token_hex(16)
         deadline = time.monotonic() + timeout
         while not _guarded(lambda: self._redis.set(lock_key, token, nx=True, px=self._lease_ms)):
-            cached = _guarded(lambda: self._redis.get(result_key))
+            cached = _raw(_guarded(lambda: self._redis.get(result_key)))
             if cached:  # the holder finished while we waited
                 yield cached
                 return
             if time.monotonic() >= deadline:
                 raise CoordinationTimeout(lock_key)
             time.sleep(0.01)
+        keeper = _LeaseKeeper(self._extend, lock_key, token, self._lease_ms)
         try:
-            yield _guarded(lambda: self._redis.get(result_key))
+            yield _raw(_guarded(lambda: self._redis.get(result_key)))
         finally:
+            keeper.stop()
             try:
                 self._release(keys=[lock_key], args=[token])
             except RedisError:
                 log.warning("could not release a refresh lock; its lease will end it")
 
 
+class _LeaseKeeper:
+    """Extends a held lock's lease every third of it, from a daemon thread, until stopped."""
+
+    def __init__(self, extend: Callable[..., Any], lock_key: str, token: str, lease_ms: int) -> None:
+        self._stopped = threading.Event()
+        self._extend, self._lock_key, self._token, self._lease_ms = extend, lock_key, token, lease_ms
+        threading.Thread(target=self._run, daemon=True, name="auth0-wsgi-refresh-lease").start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._lease_ms / 3000):
+            try:
+                if not self._extend(keys=[self._lock_key], args=[self._token, self._lease_ms]):
+                    log.warning("a refresh lock's lease ran out before its refresh ended")
+                    return
+            except RedisError as exc:  # the next try may succeed within the lease
+                log.warning("could not extend a refresh lock's lease: %s", type(exc).__name__)
+
+
 class RedisRevocations(MemoryRevocations):
-    """Shared through a Redis sorted set (member = hashed sid/sub, score = logout time)."""
+    """Shared through a Redis sorted set (member = hashed sid/sub, score = logout time).
+
+    One set per application (``namespace``): each app prunes its own set with its own lifetime.
+    """
 
     def __init__(self, client: redis.Redis, secrets: tuple[str, ...], keep_seconds: int,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, namespace: str) -> None:
         super().__init__(secrets, keep_seconds, clock)
         self._redis = client
+        self._namespace = namespace
+        self._set_key = namespace + "revocations"
         self._poller: threading.Thread | None = None
         self._started_lock = threading.Lock()
 
@@ -156,22 +215,24 @@ class RedisRevocations(MemoryRevocations):
         if entries:
             def write() -> None:
                 pipe = self._redis.pipeline()
-                pipe.zadd(_REVOCATIONS, entries)
-                pipe.zremrangebyscore(_REVOCATIONS, 0, int(self._clock()) - self._keep)
-                pipe.expire(_REVOCATIONS, self._keep)  # every key we write expires
+                pipe.zadd(self._set_key, entries)
+                pipe.zremrangebyscore(self._set_key, 0, int(self._clock()) - self._keep)
+                pipe.expire(self._set_key, self._keep)  # every key we write expires
                 pipe.execute()
             _guarded(write)
         self._remember(entries)
         return 0
 
     def claim_once(self, name: str, ttl: int) -> bool:
-        return bool(_guarded(lambda: self._redis.set(f"{PREFIX}once:{name}", b"1", nx=True, ex=ttl)))
+        once_key = f"{self._namespace}once:{name}"
+        return bool(_guarded(lambda: self._redis.set(once_key, b"1", nx=True, ex=ttl)))
 
     def poll(self) -> None:
         """Read every revocation still relevant (the set is pruned, so it stays small)."""
         cutoff = int(self._clock()) - self._keep
-        rows = self._redis.zrangebyscore(_REVOCATIONS, cutoff, "+inf", withscores=True)
-        self._remember({member.decode(): int(score) for member, score in rows})
+        rows = cast("list[tuple[bytes, float]]",
+                    self._redis.zrangebyscore(self._set_key, cutoff, "+inf", withscores=True))
+        self._remember({_text(member): int(score) for member, score in rows})
 
     def _start_polling(self) -> None:
         # Started lazily in each process: gunicorn forks workers after loading the app.
@@ -190,3 +251,7 @@ class RedisRevocations(MemoryRevocations):
             except Exception as exc:  # a Redis outage must not stop the poller
                 log.warning("revocation poll failed: %s", type(exc).__name__)
             time.sleep(POLL_INTERVAL)
+
+    def is_claimed(self, name: str) -> bool:
+        """Whether :meth:`claim_once` took ``name`` and it has not expired (claims nothing)."""
+        return bool(_guarded(lambda: self._redis.exists(f"{self._namespace}once:{name}")))

@@ -1,10 +1,11 @@
 """Server-side sessions: the browser holds only a signed random id; the record lives in a backend.
 
-The record is sealed with the ``secret`` keys (nothing is readable in the backend without them), its
-key in the backend is an HMAC of the id (reading the backend's keys does not give away ids), and
-writes are compare-and-set on a version so that a slow request cannot overwrite a refreshed token
-with a stale one. Every login gets a new id and deletes the old record (no fixation); logout deletes
-the record, so a copied cookie stops working at once.
+The record is sealed with the ``secret`` keys and bound to its key (nothing is readable in the
+backend without them, and a record copied under another key is no session), its key in the backend
+is a hash of the id (reading the backend's keys does not give away ids), and writes are
+compare-and-set on a version so that a slow request cannot overwrite a refreshed token with a stale
+one. Every login gets a new id and deletes the old record (no fixation); logout deletes the record,
+so a copied cookie stops working at once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from .. import cookies
 from ..cache import BoundedCache
@@ -27,9 +28,19 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 log = get_logger(__name__)
-_LOADED = "auth0_wsgi.record"  # (record key, version) of the session this request loaded
+_LOADED = "auth0_wsgi.record"  # a _Loaded: the record as this request last read or wrote it
 MAX_ID_COOKIE = 200
 DECODED_CACHE_SIZE = 512
+# A write that loses its compare-and-set to a request that only touched the record is retried on
+# top of that request's version; more losses than this in one save mean a storm of writers.
+MAX_WRITE_ATTEMPTS = 3
+
+
+class _Loaded(NamedTuple):
+    session_id: str
+    key: str
+    version: int
+    refresh_token: str | None  # what the record held at that version
 
 
 class StoreUnavailable(ProviderUnavailable):
@@ -52,6 +63,8 @@ class RecordBackend(Protocol):
 
     def claim_once(self, key: str, ttl: int) -> bool: ...
 
+    def is_claimed(self, key: str) -> bool: ...
+
 
 class ServerSideStore:
     def __init__(self, name: str, backend: RecordBackend, secrets_: Sequence[str], lifetime: Lifetime,
@@ -64,7 +77,7 @@ class ServerSideStore:
         self._lifetime = lifetime
         self._options = options
         self._clock = clock
-        self._decoded: BoundedCache[bytes, Session] = BoundedCache(DECODED_CACHE_SIZE)
+        self._decoded: BoundedCache[bytes, tuple[str, Session]] = BoundedCache(DECODED_CACHE_SIZE)
         # session_cache_seconds: records this process read recently, reused without asking the backend
         self._cache_seconds = cache_seconds
         self._recent: BoundedCache[str, tuple[float, str, int, Session]] = BoundedCache(
@@ -80,44 +93,48 @@ class ServerSideStore:
             _, key, version, session = recent
         else:
             key = self.record_key(session_id)
-            found = self.backend.read(key)
-            session = self._decode(found[0]) if found else None
-            if session is None or found is None:
+            found = self._read(key)
+            if found is None:
                 return None
-            version = found[1]
+            session, version = found
             self._remember(session_id, key, version, session)
         if self._lifetime.is_over(session, int(self._clock())):
             return None
-        environ[_LOADED] = (key, version)
-        return session
-
-    def _remember(self, session_id: str, key: str, version: int, session: Session) -> None:
-        if not self._cache_seconds:
-            return
-        self._recent.put(session_id, (time.monotonic() + self._cache_seconds, key, version, session))
-
-    def _decode(self, sealed: bytes) -> Session | None:
-        """Decrypted and parsed once per distinct record: a changed or deleted record has other bytes
-        (or none), so logout and refresh still take effect at once."""
-        session = self._decoded.get(sealed)
-        if session is None:
-            plaintext = self._sealer.unseal(sealed.decode("ascii", "replace"))
-            session = Session.from_bytes(plaintext) if plaintext else None
-            if session is not None:
-                self._decoded.put(sealed, session)
+        environ[_LOADED] = _Loaded(session_id, key, version, session.refresh_token)
         return session
 
     def save(self, environ: WSGIEnvironment, session: Session) -> Headers:
-        loaded = environ.get(_LOADED)
-        if loaded is not None and self._write(loaded[0], session, loaded[1]):
-            session_id = self._cookie_id(environ)
-            if session_id is not None:
-                self._remember(session_id, loaded[0], loaded[1] + 1, session)
-            return []  # same id: the cookie does not change
-        if loaded is not None:
-            log.debug("session record changed under us (a concurrent update won): not overwritten")
-            return []
-        return self._open(environ, session)
+        """Writes ``session`` over the record this request loaded, or opens a new one (a login).
+
+        A write is a compare-and-set on the version ``load`` (or this request's previous save) left
+        in the environ. When another request wrote in between, the record is read again: if that
+        request only touched it (same refresh token), ours is written on top; if it refreshed, its
+        tokens are newer (single flight gave every request the same rotation) and are kept.
+        """
+        loaded: _Loaded | None = environ.get(_LOADED)
+        if loaded is None:
+            return self._open(environ, session)
+        version = loaded.version
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            written = self._write(loaded.key, session, version)
+            if written is not None:
+                return self._saved(environ, loaded, written, session)
+            found = self._read(loaded.key)
+            if found is None:
+                log.info("the session ended during this request (logout): its record is not re-created")
+                self._recent.pop(loaded.session_id)
+                return []
+            stored, version = found
+            if stored.refresh_token != loaded.refresh_token:
+                return self._keep_stored(environ, loaded, version, stored, session)
+            if stored.touched_at > session.touched_at:  # never slide the expiry backwards
+                session = session.touched(stored.touched_at)
+        if session.refresh_token != loaded.refresh_token:
+            log.error("the session record kept changing under this request: its rotated refresh token "
+                      "is not saved, and the next refresh of this session may end it")
+        else:
+            log.warning("the session record kept changing under this request: its update is not saved")
+        return []
 
     def clear(self, environ: WSGIEnvironment) -> Headers:
         session_id = self._cookie_id(environ)
@@ -154,20 +171,68 @@ class ServerSideStore:
             self.backend.delete(self.record_key(old))
         session_id = secrets.token_urlsafe(32)  # 256 bits
         key = self.record_key(session_id)
-        if not self._write(key, session, None):
+        version = self._write(key, session, None)
+        if version is None:
             raise StoreUnavailable("could not create the session record")
-        environ[_LOADED] = (key, 1)
-        max_age = self._lifetime.expires_at(session) - int(self._clock())
-        return [self._options.set_cookie(self.name, self._signed(session_id), max(0, max_age))]
+        environ[_LOADED] = _Loaded(session_id, key, version, session.refresh_token)
+        return [self._id_cookie(session_id, session)]
 
-    def _write(self, key: str, session: Session, expected_version: int | None) -> bool:
+    def _saved(self, environ: WSGIEnvironment, loaded: _Loaded, version: int, session: Session) -> Headers:
+        """After a write: a later save in this request starts from it; the browser's cookie slides."""
+        environ[_LOADED] = loaded._replace(version=version, refresh_token=session.refresh_token)
+        self._remember(loaded.session_id, loaded.key, version, session)
+        return [self._id_cookie(loaded.session_id, session)]
+
+    def _keep_stored(self, environ: WSGIEnvironment, loaded: _Loaded, version: int, stored: Session,
+                     ours: Session) -> Headers:
+        """Another request refreshed first: its state is newer than ours, never overwritten by it."""
+        environ[_LOADED] = loaded._replace(version=version, refresh_token=stored.refresh_token)
+        self._remember(loaded.session_id, loaded.key, version, stored)
+        if ours.refresh_token not in (loaded.refresh_token, stored.refresh_token):
+            log.warning("another request saved a newer refresh token for this session first: it is "
+                        "kept, and the older one this request obtained is not saved")
+        else:
+            log.debug("another request refreshed this session first: its tokens are kept")
+        return [self._id_cookie(loaded.session_id, stored)]
+
+    def _id_cookie(self, session_id: str, session: Session) -> tuple[str, str]:
+        """Re-sent at each write with the new ``Max-Age``: the browser's copy slides with the record."""
+        max_age = self._lifetime.expires_at(session) - int(self._clock())
+        return self._options.set_cookie(self.name, self._signed(session_id), max(0, max_age))
+
+    def _write(self, key: str, session: Session, expected_version: int | None) -> int | None:
+        """The new version, or None when the record is not at ``expected_version`` (or exists)."""
         now = int(self._clock())
         ttl = max(1, self._lifetime.expires_at(session) - now)
-        sealed = self._sealer.seal(session.to_bytes()).encode("ascii")
+        sealed = self._sealer.seal(session.to_bytes(), key.encode()).encode("ascii")
         indexes = self._index_keys(session.sid, session.user.get("sub"), self._id_keys[0])
         index_ttl = max(1, session.created_at + self._lifetime.absolute - now)
-        version = self.backend.write(key, sealed, ttl, expected_version, indexes, index_ttl)
-        return version is not None
+        return self.backend.write(key, sealed, ttl, expected_version, indexes, index_ttl)
+
+    def _read(self, key: str) -> tuple[Session, int] | None:
+        found = self.backend.read(key)
+        if found is None:
+            return None
+        session = self._decode(key, found[0])
+        return None if session is None else (session, found[1])
+
+    def _decode(self, key: str, sealed: bytes) -> Session | None:
+        """Decrypted and parsed once per distinct record: a changed or deleted record has other bytes
+        (or none), so logout and refresh still take effect at once. The record's key is the sealing
+        context: a record copied under another key (another session id) does not unseal."""
+        cached = self._decoded.get(sealed)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        plaintext = self._sealer.unseal(sealed.decode("ascii", "replace"), key.encode())
+        session = Session.from_bytes(plaintext) if plaintext else None
+        if session is not None:
+            self._decoded.put(sealed, (key, session))
+        return session
+
+    def _remember(self, session_id: str, key: str, version: int, session: Session) -> None:
+        if not self._cache_seconds:
+            return
+        self._recent.put(session_id, (time.monotonic() + self._cache_seconds, key, version, session))
 
     @staticmethod
     def record_key(session_id: str) -> str:
@@ -203,6 +268,10 @@ class ServerSideStore:
             if hmac.compare_digest(signature, self._signature(session_id, key)):
                 return session_id
         return None
+
+    def is_claimed(self, name: str) -> bool:
+        """Whether :meth:`claim_once` took ``name`` and it has not expired (claims nothing)."""
+        return self.backend.is_claimed(self._hashed("once", name))
 
 
 def _keyed(kind: str, value: str, key: bytes) -> str:

@@ -1,0 +1,52 @@
+"""A sealed server-side record is bound to its key: whoever can write to the backend but has no
+secret cannot move a victim's record under their own session id and be served as the victim."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+import redis
+import webtest
+
+from auth0_wsgi import Auth0Middleware
+from tests.conftest import log_in, settings_for
+from tests.support.apps import echo_app
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture(params=["memory", "redis"])
+def server_store(request) -> str:
+    return request.getfixturevalue("redis_url") if request.param == "redis" else "memory"
+
+
+def _copy_record(middleware: Auth0Middleware, source: str, target: str) -> None:
+    """What an attacker with write access to the backend (and no secret) can do."""
+    backend = middleware.store.backend
+    if middleware.config.session_store == "memory":
+        backend._records[target] = backend._records[source]
+        return
+    client = redis.Redis.from_url(middleware.config.session_store)
+    namespace = middleware.config.namespace
+    fields = client.hgetall(namespace + source)
+    assert fields
+    client.hset(namespace + target, mapping=fields)
+
+
+def test_a_victims_record_copied_under_the_attackers_key_is_no_session(fake, server_store):
+    middleware = Auth0Middleware(echo_app, **settings_for(fake, session_store=server_store,
+                                                          key_prefix="t" + secrets.token_hex(4)))
+    victim, attacker = webtest.TestApp(middleware), webtest.TestApp(middleware)
+    fake.sub = "auth0|victim"
+    log_in(victim)
+    fake.sub = "auth0|mallory"
+    log_in(attacker)
+    assert victim.get("/x", headers=JSON).json["auth0.user"]["sub"] == "auth0|victim"  # decoded, cached
+    store = middleware.store
+    victim_key = store.record_key(victim.cookies["auth0_session"].rpartition(".")[0])
+    attacker_key = store.record_key(attacker.cookies["auth0_session"].rpartition(".")[0])
+    _copy_record(middleware, victim_key, attacker_key)
+    response = attacker.get("/x", headers=JSON, expect_errors=True)
+    assert response.status_int == 401, response.json.get("auth0.user")
+    assert victim.get("/x", headers=JSON).json["auth0.user"]["sub"] == "auth0|victim"
