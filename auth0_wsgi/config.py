@@ -21,6 +21,7 @@ from urllib.parse import SplitResult, urlsplit
 from . import client_auth, parsing
 from .errors import ConfigError
 from .logs import get_logger
+from .paths import path_is_under as path_is_under  # re-exported: the filters import it from here
 from .proxy import Network, parse_networks
 from .sealing import b64encode
 
@@ -76,7 +77,7 @@ class Config:
     refresh_lock_dir: str = field(default_factory=lambda: _default_lock_dir())
     session_store: str = field(default="cookie", repr=False)  # a Redis URL may hold a password
     backchannel_logout_path: str = "/backchannel-logout"
-    revocation_store: str = field(default="memory", repr=False)
+    revocation_store: str = field(default="file", repr=False)
     trusted_proxies: tuple[Network, ...] = ()
     session_cache_seconds: int = 0
     key_prefix: str = ""
@@ -247,15 +248,18 @@ def _check_consistency(config: Config) -> None:
 
 
 def _default_lock_dir() -> str:
-    """Per user, so that two users' apps on one host never share (or fight over) it."""
-    return os.path.join(tempfile.gettempdir(), f"auth0-wsgi-{os.getuid()}")
+    """Per user, so that two users' apps on one host never share it. In the shared temp directory
+    another user may create it first (or plant a symlink there): the store refuses to start on a
+    directory that is not ours alone (``lockdir``), and the operator sets another."""
+    return os.path.join(tempfile.gettempdir(), f"auth0-wsgi-{os.geteuid()}")
 
 
 def _directory(value: Any) -> str:
+    """An absolute path; whether it is a directory we may use is checked when the store is built."""
     text = parsing.as_text(value)
     if not os.path.isabs(text):
         raise ValueError(f"{text!r} is not an absolute directory path")
-    return text
+    return os.path.normpath(text)
 
 
 def _check_client_authentication(config: Config) -> None:
@@ -301,16 +305,6 @@ def _path(value: Any) -> str:
     if not text.startswith("/") or text.startswith("//") or any(c in text for c in "?#\\ \t"):
         raise ValueError(f"{text!r} is not an absolute path like /login")
     return text.rstrip("/") or "/"
-
-
-def path_is_under(path: str, prefixes: tuple[str, ...]) -> bool:
-    """Whole path segments: ``/public`` covers ``/public`` and ``/public/x``, not ``/publicity``;
-    ``/`` covers the root page only (``require_auth = false`` makes everything public). A path
-    with ``.`` or ``..`` segments is under nothing: an app that resolves them could serve
-    ``/public/../admin`` as ``/admin``."""
-    if "/." in path and any(segment in (".", "..") for segment in path.split("/")):
-        return False
-    return any(path == prefix or (prefix != "/" and path.startswith(prefix + "/")) for prefix in prefixes)
 
 
 def parse_paths(value: Any) -> tuple[str, ...]:
@@ -404,7 +398,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "refresh_lock_dir": _directory,
     "session_store": lambda v: _store_url(v, ("cookie", "memory")),
     "backchannel_logout_path": _path,
-    "revocation_store": lambda v: _store_url(v, ("memory",)),
+    "revocation_store": lambda v: _store_url(v, ("file", "memory")),
     "trusted_proxies": lambda v: parse_networks(parsing.as_words(v)),
     "session_cache_seconds": _seconds(0, 60),
     "key_prefix": _key_prefix,
@@ -419,7 +413,10 @@ _FIXES = {
     "authorization_params": "write key=value pairs separated by spaces, e.g. prompt=login",
     "public_paths": "write absolute paths separated by spaces, e.g. /static /health",
     "session_store": "use cookie, memory, or redis://host:6379/0",
-    "revocation_store": "use memory or redis://host:6379/0",
+    "revocation_store": "use file (every worker of this host), memory (this process only) or "
+                        "redis://host:6379/0 (several hosts)",
+    "refresh_lock_dir": "give the absolute path of a directory only this user can write to, "
+                        "e.g. /var/lib/myapp/auth0",
     "key_prefix": "use a short name for this app, e.g. billing",
     "trusted_proxies": "list your proxies' addresses or networks, e.g. 10.0.0.0/8 127.0.0.1",
 }

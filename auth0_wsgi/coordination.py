@@ -5,27 +5,29 @@ read the result from a short-lived cache, so a request that still carries a just
 refresh token gets the new tokens instead of spending the old one (which Auth0 treats as theft).
 
 - :class:`LocalCoordinator`: threads of one process.
-- :class:`FileCoordinator`: every process of one host, with ``flock`` and small files (no server).
+- :class:`FileCoordinator`: every process of one host, with ``flock`` and small files (no server)
+  in ``refresh_lock_dir``.
 The Redis store brings one for several hosts. Results are opaque bytes, sealed by the caller.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
+import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
+from .lockdir import LockDirectory, LockTimeout
 from .logs import get_logger
 
 log = get_logger(__name__)
 
 RESULT_TTL = 120  # seconds a refresh result answers late requests carrying the old refresh token
-_POLL = 0.01
+_KEY = re.compile(r"[0-9a-f]{16,128}")  # refresh keys are hex digests: safe in a file name
 
 
 class CoordinationTimeout(Exception):
@@ -91,100 +93,82 @@ class LocalCoordinator:
 
 
 class FileCoordinator:
-    """``flock`` on a file per key, and the result in a file beside it: every worker of one host."""
+    """``flock`` on a file per key, and the result in a file beside it: every worker of one host.
 
-    def __init__(self, directory: str, clock: Callable[[], float] = time.time) -> None:
+    The files live in ``refresh_lock_dir`` (a :class:`LockDirectory`, checked at start-up) and are
+    named ``<namespace>.<key>.lock`` and ``.result``, so that two apps of one user never mix results;
+    the sweep deletes those names and nothing else.
+    """
+
+    def __init__(self, directory: LockDirectory, clock: Callable[[], float] = time.time) -> None:
         self.directory = directory
         self._clock = clock
-        self._ready = False
-        self._prepare_lock = threading.Lock()
-        self._fallback: LocalCoordinator | None = None
+        self._next_sweep = 0.0
+        self._ours = re.compile(re.escape(directory.prefix) + _KEY.pattern
+                                + r"\.(?:lock|result(?:\.[0-9]+\.[0-9]+\.tmp)?)")
 
     def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes:
-        self._prepare()
-        if self._fallback is not None:
-            return self._fallback.run_once(key, produce, timeout)
-        result_path = os.path.join(self.directory, key + ".result")
-        cached = self._cached(result_path)
+        if not _KEY.fullmatch(key):
+            raise ValueError("a refresh key is a hex digest")  # it becomes a file name
+        name = self.directory.prefix + key
+        cached = self._cached(name + ".result")
         if cached is not None:
             return cached
-        with self._flocked(os.path.join(self.directory, key + ".lock"), timeout):
-            cached = self._cached(result_path)
+        with self._locked(name + ".lock", timeout):
+            cached = self._cached(name + ".result")
             if cached is not None:
                 return cached
             result = produce()
-            self._write(result_path, result)
+            self._write(name + ".result", result)
             return result
 
-    def _prepare(self) -> None:
-        if self._ready:
-            return
-        with self._prepare_lock:  # the first requests of a worker arrive together
-            if self._ready:
-                return
-            try:
-                os.makedirs(self.directory, mode=0o700, exist_ok=True)
-                info = os.stat(self.directory)
-            except OSError as exc:
-                self._degrade(f"cannot use it ({type(exc).__name__})")
-            else:
-                # Another user's directory (or one others may write to) could be fed forged results.
-                if info.st_uid != os.getuid() or info.st_mode & 0o022:
-                    self._degrade("it belongs to another user or is writable by others")
-            self._ready = True
-
-    def _degrade(self, reason: str) -> None:
-        log.error("refresh_lock_dir %s: %s; refreshes are coordinated within each process only",
-                  self.directory, reason)
-        self._fallback = LocalCoordinator()
-
-    def _cached(self, path: str) -> bytes | None:
+    def _cached(self, name: str) -> bytes | None:
         try:
-            if self._clock() - os.stat(path).st_mtime > RESULT_TTL:
-                return None
-            with open(path, "rb") as handle:
-                return handle.read() or None
+            fd = self.directory.open(name, os.O_RDONLY)
         except FileNotFoundError:
             return None
+        with os.fdopen(fd, "rb") as handle:
+            if self._clock() - os.fstat(fd).st_mtime > RESULT_TTL:
+                return None
+            return handle.read() or None
 
-    def _write(self, path: str, result: bytes) -> None:
-        temporary = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    def _write(self, name: str, result: bytes) -> None:
+        temporary = f"{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        fd = self.directory.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        now = self._clock()
         with os.fdopen(fd, "wb") as handle:
             handle.write(result)
-        os.replace(temporary, path)  # atomic: readers see the old file or the whole new one
-        self._sweep()
+            handle.flush()
+            os.utime(fd, (now, now))  # our clock's time: results age by the clock that reads them
+        self.directory.replace(temporary, name)  # atomic: readers see the old file or the whole new one
+        if now >= self._next_sweep:
+            self._next_sweep = now + RESULT_TTL
+            self._sweep(now - 10 * RESULT_TTL)
 
-    def _sweep(self) -> None:
-        """Remove results and locks of refreshes long past, so the directory stays small."""
-        cutoff = self._clock() - 10 * RESULT_TTL
+    def _sweep(self, cutoff: float) -> None:
+        """Remove our results and locks of refreshes long past (and a crashed writer's temporary
+        file), so the directory stays small; any other file there is not ours to delete."""
         try:
-            with os.scandir(self.directory) as entries:
-                for entry in entries:
-                    if entry.stat().st_mtime < cutoff:
-                        os.unlink(entry.path)
+            for name, info in self.directory.entries():
+                if not (self._ours.fullmatch(name) and stat.S_ISREG(info.st_mode)
+                        and info.st_uid == self.directory.owner and info.st_mtime < cutoff):
+                    continue
+                if name.endswith(".lock"):
+                    self.directory.remove_lock(name, cutoff)
+                else:
+                    self.directory.unlink(name)
         except OSError:
             log.debug("refresh cache sweep skipped", exc_info=True)
 
     @contextmanager
-    def _flocked(self, path: str, timeout: float) -> Iterator[None]:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    def _locked(self, name: str, timeout: float) -> Iterator[None]:
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                    if time.monotonic() >= deadline:
-                        raise CoordinationTimeout(path) from None
-                    time.sleep(_POLL)
-            try:
-                os.utime(fd)  # keeps a busy lock file out of the sweep
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            fd = self.directory.acquire(name, timeout)
+        except LockTimeout:
+            raise CoordinationTimeout(name) from None
+        try:
+            now = self._clock()
+            os.utime(fd, (now, now))  # keeps a busy lock file out of the sweep
+            yield
         finally:
-            os.close(fd)
+            self.directory.release(fd)

@@ -76,3 +76,9 @@ class MemoryRevocations:
                 digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).digest()
                 names.append(f"{kind}:{b64encode(digest[:18])}")
         return names
+
+    def is_claimed(self, name: str) -> bool:
+        """Whether ``claim_once(name)`` succeeded and has not expired (claims nothing)."""
+        with self._lock:
+            until = self._claimed.get(name)
+        return until is not None and until > self._clock()

@@ -27,6 +27,14 @@ def _fake_provider_server() -> Iterator[FakeProvider]:
         yield provider
 
 
+@pytest.fixture(autouse=True)
+def _own_lock_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own ``refresh_lock_dir`` (gunicorn children inherit it): the file
+    revocation list in the shared default directory would carry one test's logouts into the next
+    test's logins, and into other runs of the suite on this host."""
+    monkeypatch.setenv("AUTH0_REFRESH_LOCK_DIR", str(tmp_path_factory.mktemp("locks") / "auth0"))
+
+
 @pytest.fixture
 def fake(_fake_provider_server: FakeProvider) -> FakeProvider:
     _fake_provider_server.reset()

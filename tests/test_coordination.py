@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 import threading
@@ -10,7 +9,11 @@ import time
 
 import pytest
 
-from auth0_wsgi.coordination import CoordinationTimeout, FileCoordinator, LocalCoordinator
+from auth0_wsgi.coordination import RESULT_TTL, CoordinationTimeout, FileCoordinator, LocalCoordinator
+from auth0_wsgi.lockdir import LockDirectory, file_prefix
+
+NAMESPACE = "auth0wsgi:AbCdEfGhIjKl:"
+KEY, OTHER = "ab" * 32, "cd" * 32  # refresh keys are SHA-256 hex digests
 
 
 def _hammer(coordinator, key: str, calls: list, workers: int = 16) -> list[bytes]:
@@ -36,20 +39,22 @@ def _hammer(coordinator, key: str, calls: list, workers: int = 16) -> list[bytes
 
 @pytest.fixture(params=["local", "file"])
 def coordinator(request, tmp_path):
-    return LocalCoordinator() if request.param == "local" else FileCoordinator(str(tmp_path / "locks"))
+    if request.param == "local":
+        return LocalCoordinator()
+    return FileCoordinator(LockDirectory(str(tmp_path / "locks"), NAMESPACE))
 
 
 def test_concurrent_callers_share_one_produce(coordinator):
     calls: list = []
-    results = _hammer(coordinator, "k", calls)
+    results = _hammer(coordinator, KEY, calls)
     assert len(calls) == 1
     assert results == [b"result-1"] * 16
 
 
 def test_later_callers_get_the_cached_result(coordinator):
-    assert coordinator.run_once("k", lambda: b"first", timeout=1) == b"first"
-    assert coordinator.run_once("k", lambda: b"second", timeout=1) == b"first"
-    assert coordinator.run_once("other", lambda: b"second", timeout=1) == b"second"
+    assert coordinator.run_once(KEY, lambda: b"first", timeout=1) == b"first"
+    assert coordinator.run_once(KEY, lambda: b"second", timeout=1) == b"first"
+    assert coordinator.run_once(OTHER, lambda: b"second", timeout=1) == b"second"
 
 
 def test_a_failed_produce_caches_nothing(coordinator):
@@ -57,8 +62,8 @@ def test_a_failed_produce_caches_nothing(coordinator):
         raise RuntimeError("provider down")
 
     with pytest.raises(RuntimeError):
-        coordinator.run_once("k", boom, timeout=1)
-    assert coordinator.run_once("k", lambda: b"ok", timeout=1) == b"ok"
+        coordinator.run_once(KEY, boom, timeout=1)
+    assert coordinator.run_once(KEY, lambda: b"ok", timeout=1) == b"ok"
 
 
 def test_a_waiter_gives_up_after_its_timeout(coordinator):
@@ -69,16 +74,16 @@ def test_a_waiter_gives_up_after_its_timeout(coordinator):
         time.sleep(1.0)
         return b"slow"
 
-    holder = threading.Thread(target=lambda: coordinator.run_once("k", slow, timeout=5))
+    holder = threading.Thread(target=lambda: coordinator.run_once(KEY, slow, timeout=5))
     holder.start()
     started.wait(5)
     with pytest.raises(CoordinationTimeout):
-        coordinator.run_once("k", lambda: b"never", timeout=0.2)
+        coordinator.run_once(KEY, lambda: b"never", timeout=0.2)
     holder.join(5)
 
 
 def _process_worker(directory: str, log_path: str, start_at: float) -> None:
-    coordinator = FileCoordinator(directory)
+    coordinator = FileCoordinator(LockDirectory(directory, NAMESPACE))
     time.sleep(max(0.0, start_at - time.time()))
 
     def produce() -> bytes:
@@ -87,7 +92,7 @@ def _process_worker(directory: str, log_path: str, start_at: float) -> None:
         time.sleep(0.2)
         return b"shared"
 
-    assert coordinator.run_once("k", produce, timeout=5) == b"shared"
+    assert coordinator.run_once(KEY, produce, timeout=5) == b"shared"
 
 
 def test_file_coordinator_spans_processes(tmp_path):
@@ -104,12 +109,70 @@ def test_file_coordinator_spans_processes(tmp_path):
     assert len(log_path.read_text().splitlines()) == 1
 
 
-def test_a_directory_others_can_write_to_is_not_trusted(tmp_path, caplog):
-    directory = tmp_path / "shared"
-    directory.mkdir()
-    directory.chmod(0o777)
-    coordinator = FileCoordinator(str(directory))
-    with caplog.at_level(logging.ERROR):
-        assert coordinator.run_once("k", lambda: b"r", timeout=1) == b"r"
-    assert "writable by others" in caplog.text
-    assert list(directory.iterdir()) == []  # nothing was written there
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _aged(path, seconds_ago: float, clock: Clock) -> None:
+    path.write_bytes(b"x")
+    os.utime(path, (clock.now - seconds_ago, clock.now - seconds_ago))
+
+
+def test_the_sweep_removes_only_our_own_stale_files(tmp_path):
+    clock = Clock()
+    path = tmp_path / "locks"
+    directory = LockDirectory(str(path), NAMESPACE)
+    prefix = directory.prefix
+    stale = 10 * RESULT_TTL + 1
+    ours_stale = [f"{prefix}{OTHER}.lock", f"{prefix}{OTHER}.result", f"{prefix}{OTHER}.result.123.456.tmp"]
+    ours_fresh = [f"{prefix}{'ef' * 32}.result"]
+    not_ours = ["app.sqlite3", "notes.lock", f"{OTHER}.result",  # an app's files, an older version's
+                f"{file_prefix('auth0wsgi:ZZZZZZZZZZZZ:')}{OTHER}.result",  # another app of this user
+                f"{prefix}{OTHER}.lock.bak", f"{prefix}not-hex.lock"]
+    for name in ours_stale + not_ours:
+        _aged(path / name, stale, clock)
+    for name in ours_fresh:
+        _aged(path / name, 60, clock)
+    (path / f"{prefix}{'12' * 32}.lock").mkdir()  # named like ours, but not a regular file
+    os.utime(path / f"{prefix}{'12' * 32}.lock", (clock.now - stale, clock.now - stale))
+    os.symlink(tmp_path, path / f"{prefix}{'34' * 32}.result")
+
+    FileCoordinator(directory, clock=clock).run_once(KEY, lambda: b"r", timeout=1)  # a write sweeps
+
+    left = {p.name for p in path.iterdir()}
+    assert left.isdisjoint(ours_stale)
+    assert set(not_ours) | set(ours_fresh) <= left
+    assert {f"{prefix}{'12' * 32}.lock", f"{prefix}{'34' * 32}.result"} <= left
+    assert {f"{prefix}{KEY}.lock", f"{prefix}{KEY}.result"} <= left
+
+
+def test_our_files_age_out_as_the_clock_moves(tmp_path):
+    clock = Clock()
+    directory = LockDirectory(str(tmp_path / "locks"), NAMESPACE)
+    coordinator = FileCoordinator(directory, clock=clock)
+    coordinator.run_once(KEY, lambda: b"first", timeout=1)
+    clock.now += RESULT_TTL + 1
+    assert coordinator.run_once(KEY, lambda: b"again", timeout=1) == b"again"  # the cache has expired
+    clock.now += 10 * RESULT_TTL + 1
+    coordinator.run_once(OTHER, lambda: b"other", timeout=1)
+    names = {p.name for p in (tmp_path / "locks").iterdir()}
+    assert names == {f"{directory.prefix}{OTHER}.lock", f"{directory.prefix}{OTHER}.result"}
+
+
+def test_two_apps_on_one_host_never_share_a_refresh_result(tmp_path):
+    billing = FileCoordinator(LockDirectory(str(tmp_path / "locks"), "auth0wsgi:billing:AbCdEfGhIjKl:"))
+    shop = FileCoordinator(LockDirectory(str(tmp_path / "locks"), "auth0wsgi:MnOpQrStUvWx:"))
+    assert billing.run_once(KEY, lambda: b"billing", timeout=1) == b"billing"
+    assert shop.run_once(KEY, lambda: b"shop", timeout=1) == b"shop"
+
+
+def test_a_key_that_is_not_hex_is_refused(tmp_path):
+    coordinator = FileCoordinator(LockDirectory(str(tmp_path / "locks"), NAMESPACE))
+    with pytest.raises(ValueError):
+        coordinator.run_once("../../etc/passwd", lambda: b"r", timeout=1)
+    assert list((tmp_path / "locks").iterdir()) == []
+
