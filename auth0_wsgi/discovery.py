@@ -3,17 +3,24 @@
 Nothing is fetched at construction (gunicorn forks after loading the app). A provider that cannot
 be reached makes the caller fail with :class:`ProviderUnavailable` (a 503) until it answers; once
 fetched, stale metadata and keys keep serving while a refetch fails.
+
+Every answer of the provider is untrusted input: :func:`read_body` reads at most a bounded number
+of bytes (never the whole of a 50 MB answer), :func:`json_object` turns them into a JSON object or
+a :class:`ProviderError` (bad UTF-8, ``NaN``, ``1e400``, nesting deep enough to exhaust the stack).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
@@ -26,27 +33,85 @@ METADATA_TTL = 3600
 JWKS_TTL = 3600
 UNKNOWN_KID_COOLDOWN = 60  # between refetches caused by unknown kids: a kid flood cannot DoS the provider
 RETRY_AFTER_FAILURE = 5  # a provider that is down is asked again after this long, not on every request
+# Discovery is ~5 KB and a JWKS ~2 KB at Auth0, a token response 2-10 KB: 256 KB leaves room for
+# very large tokens, and is what a worker may buffer per provider answer at most.
 MAX_DOCUMENT_BYTES = 256 * 1024
+_CHUNK = 16 * 1024
 _REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+# A dropped connection or a body cut short is the provider's (or the network's) passing trouble.
+_BROKEN_OFF = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+               urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError)
 
 
 def fetch_json(http: requests.Session, url: str, timeout: float) -> dict[str, Any]:
     """GET a JSON object, mapping every failure to a provider error that names no secret."""
     try:
-        response = http.get(url, timeout=timeout, headers={"Accept": "application/json"})
+        response = http.get(url, timeout=timeout, headers={"Accept": "application/json"}, stream=True)
     except requests.RequestException as exc:
         raise ProviderUnavailable(f"cannot reach {url}: {type(exc).__name__}") from None
-    if response.status_code >= 500:
-        raise ProviderUnavailable(f"{url} answered HTTP {response.status_code}")
-    if response.status_code != 200 or len(response.content) > MAX_DOCUMENT_BYTES:
-        raise ProviderError(f"{url} answered HTTP {response.status_code} ({len(response.content)} bytes)")
+    if response.status_code != 200:
+        response.close()
+        error = ProviderUnavailable if response.status_code >= 500 else ProviderError
+        raise error(f"{url} answered HTTP {response.status_code}")
+    return json_object(read_body(response, url, timeout), url)
+
+
+def read_body(response: requests.Response, what: str, timeout: float,
+              limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """The body of a response fetched with ``stream=True``: at most ``limit`` bytes, within about
+    ``timeout`` seconds in all (a provider that trickles cannot hold the worker), then closed."""
     try:
-        document = response.json()
-    except ValueError:
-        raise ProviderError(f"{url} did not answer JSON") from None
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ProviderError(f"{what} answered {declared} bytes; at most {limit} are read")
+        deadline = time.monotonic() + timeout
+        body = bytearray()
+        for chunk in _arriving(response):
+            body += chunk
+            if len(body) > limit:
+                raise ProviderError(f"{what} answered more than {limit} bytes")
+            if time.monotonic() > deadline:
+                raise ProviderUnavailable(f"{what} answered too slowly")
+        return bytes(body)
+    except _BROKEN_OFF as exc:
+        raise ProviderUnavailable(f"{what} broke off its answer: {type(exc).__name__}") from None
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        raise ProviderError(f"{what} answered garbage: {type(exc).__name__}") from None
+    finally:
+        response.close()  # unread bytes are dropped with the connection, never read
+
+
+def _arriving(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives: urllib3 2's ``read1`` returns what is there, where ``iter_content``
+    waits for a whole chunk (a trickle of one byte per read timeout would never reach the deadline)."""
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None:  # urllib3 1.x
+        yield from response.iter_content(_CHUNK)
+        return
+    while chunk := read1(_CHUNK, decode_content=True):
+        yield chunk
+
+
+def json_object(body: bytes, what: str) -> dict[str, Any]:
+    """A JSON object, or :class:`ProviderError`; non-finite numbers are refused wherever they are."""
+    try:
+        document = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested deeper than the stack
+        raise ProviderError(f"{what} did not answer JSON") from None
     if not isinstance(document, dict):
-        raise ProviderError(f"{url} did not answer a JSON object")
+        raise ProviderError(f"{what} did not answer a JSON object")
     return document
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400
+        raise ValueError("a number out of range")
+    return value
 
 
 class Metadata:
@@ -95,12 +160,12 @@ class Metadata:
             raise ProviderError(f"discovery at {self.url} names issuer {found!r}, "
                                 f"not the configured {self.issuer!r}{hint}", code="issuer_mismatch")
         for name in _REQUIRED_METADATA:
-            if not isinstance(document.get(name), str) or not _same_security(document[name], self.issuer):
+            if not isinstance(document.get(name), str) or not same_security(document[name], self.issuer):
                 raise ProviderError(f"discovery document has no usable {name}")
         return document
 
 
-def _same_security(url: str, issuer: str) -> bool:
+def same_security(url: str, issuer: str) -> bool:
     """Endpoints must be https, unless the issuer itself is plain http (loopback tests)."""
     scheme = urlsplit(url).scheme
     return scheme == "https" or (scheme == "http" and issuer.startswith("http://"))

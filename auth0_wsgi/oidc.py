@@ -1,28 +1,32 @@
-"""The only code that talks to the provider: authorize URL, code exchange, refresh, logout URL.
+"""The only code that talks to the provider: authorize URL, code exchange, refresh, revocation, logout URL.
 
-Discovery and keys are cached (``discovery``); the token endpoint is called through Authlib's
-``OAuth2Session``, one per call because it holds a mutable token.
+Discovery and keys are cached (``discovery``). Token and revocation requests are our own POSTs, with
+Authlib's client authentication: we stream the answer to read a bounded number of bytes, never
+follow a redirect with the client's credentials, and turn whatever comes back into a checked dict
+or an error in one place, :func:`token_response`.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
 from authlib.common.urls import add_params_to_uri
-from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
+from authlib.integrations.requests_client.oauth2_session import OAuth2ClientAuth
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import GuestProtocol, KeySet, OctKey
 
-from . import client_auth, tokens
+from . import client_auth, discovery, tokens
 from .config import Config
 from .discovery import Metadata, SigningKeys
-from .errors import GrantRejected, ProviderError, ProviderUnavailable, TokenError
+from .errors import Auth0WSGIError, GrantRejected, ProviderError, ProviderUnavailable, TokenError
 from .logs import get_logger
 from .transaction import LoginTransaction
 
@@ -31,13 +35,16 @@ log = get_logger(__name__)
 # Errors by which the token endpoint refuses *this* grant; anything else is the provider's trouble.
 _GRANT_ERRORS = frozenset({"invalid_grant", "invalid_request", "unauthorized_client", "invalid_scope",
                            "unsupported_grant_type", "invalid_target"})
+# What an error code may look like for us to repeat it (RFC 6749's codes are all snake_case).
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_TEXT_FIELDS = ("id_token", "refresh_token", "scope")
 
 
 class OIDCClient:
     def __init__(self, config: Config, http: requests.Session | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        self._http = http or requests.Session()
+        self._http = http or _shared_http()
         self._clock = clock
         self.metadata = Metadata(config.issuer, self._http, config.http_timeout)
         self._private_key = (client_auth.load_private_key(config.client_private_key)
@@ -50,11 +57,14 @@ class OIDCClient:
         params = dict(config.authorization_params)
         if config.audience:
             params["audience"] = config.audience
-        url, _ = self._session().create_authorization_url(
+        # One OAuth2Session per call (it holds mutable state), for the URL and PKCE only.
+        session = OAuth2Session(config.client_id, redirect_uri=config.redirect_uri,
+                                code_challenge_method="S256")
+        url, _ = session.create_authorization_url(
             self.metadata.get()["authorization_endpoint"], state=tx.state,
             code_verifier=tx.code_verifier, nonce=tx.nonce, scope=config.scope, **params,
         )
-        return url
+        return str(url)
 
     def exchange_code(self, code: str, code_verifier: str) -> dict[str, Any]:
         response = self._token_request(
@@ -66,16 +76,19 @@ class OIDCClient:
         return response
 
     def refresh(self, refresh_token: str) -> dict[str, Any]:
+        # No scope: a refresh never widens what was granted.
         return self._token_request(grant_type="refresh_token", refresh_token=refresh_token)
 
     # -- tokens ----------------------------------------------------------------------------
     def verify_id_token(self, id_token: str, *, nonce: str | None) -> dict[str, Any]:
-        """Signature (pinned algorithm, JWKS), then every claim rule of ``tokens``."""
+        """Signature (pinned algorithm, JWKS), then every claim rule of ``tokens``, the
+        organization asked for in ``authorization_params`` included."""
         claims = self._verified_claims(id_token, "ID token")
         tokens.check_id_token_claims(
             claims, issuer=self.config.issuer, client_id=self.config.client_id, nonce=nonce,
             now=int(self._clock()), leeway=self.config.clock_skew,
         )
+        tokens.check_organization(claims, self.config.authorization_params.get("organization"))
         return claims
 
     def verify_logout_token(self, logout_token: str) -> dict[str, Any]:
@@ -94,13 +107,14 @@ class OIDCClient:
             decoded = jwt.decode(token, self._key_for, algorithms=[self.config.id_token_signing_alg])
         except JoseError as exc:
             raise TokenError(f"{what} rejected: {exc.error}") from None
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):  # RecursionError: a header nested "[[[[…"
             raise TokenError(f"{what} rejected: malformed") from None
         return dict(decoded.claims)
 
     def _key_for(self, guest: GuestProtocol) -> KeySet | OctKey:
         if self.config.id_token_signing_alg == "HS256":
-            return OctKey.import_key(self.config.client_secret.encode("utf-8"))
+            key: OctKey = OctKey.import_key(self.config.client_secret.encode("utf-8"))
+            return key
         kid = guest.headers().get("kid")
         return self.keys.get(kid if isinstance(kid, str) else None)
 
@@ -112,62 +126,115 @@ class OIDCClient:
             params = {"client_id": self.config.client_id, "post_logout_redirect_uri": return_to}
             if id_token:
                 params["id_token_hint"] = id_token
-            return add_params_to_uri(endpoint, list(params.items()))
+            return str(add_params_to_uri(endpoint, list(params.items())))
         query = urlencode({"client_id": self.config.client_id, "returnTo": return_to})
         return f"{self.config.issuer.rstrip('/')}/v2/logout?{query}"
 
-    # -- plumbing --------------------------------------------------------------------------
-    def _session(self) -> OAuth2Session:
-        config = self.config
-        session = OAuth2Session(
-            config.client_id, config.client_secret,  # no default scope: a refresh never widens it
-            token_endpoint_auth_method=config.token_endpoint_auth_method,
-            redirect_uri=config.redirect_uri, code_challenge_method="S256",
-        )
-        session.register_client_auth_method(("client_secret_basic", client_auth.client_secret_basic))
-        if self._private_key is not None:
-            session.register_client_auth_method(("private_key_jwt", client_auth.private_key_jwt(
-                self._private_key, config.issuer, config.client_private_key_id, self._clock)))
-        return session
-
-    def _token_request(self, **params: str) -> dict[str, Any]:
-        endpoint = self.metadata.get()["token_endpoint"]
-        grant_type = params.pop("grant_type")
-        session = self._session()
+    def revoke_refresh_token(self, refresh_token: str) -> bool:
+        """RFC 7009 at discovery's ``revocation_endpoint`` (Auth0: /oauth/revoke), best effort within
+        ``http_timeout``: whatever goes wrong is logged (without the token) and gives False."""
         try:
-            if grant_type == "refresh_token":
-                token = session.refresh_token(endpoint, timeout=self.config.http_timeout, **params)
-            else:
-                token = session.fetch_token(endpoint, grant_type=grant_type,
-                                            timeout=self.config.http_timeout, **params)
-        except OAuthError as exc:
-            if exc.error == "invalid_client":  # our configuration, not the user's login: say what to fix
-                log.error("the token endpoint refused our client authentication: check client_id and "
-                          "the client secret or private key (token_endpoint_auth_method)")
-                raise ProviderError("The sign-in provider refused this application's credentials.",
-                                    code="invalid_client") from None
-            if exc.error in _GRANT_ERRORS:
-                raise GrantRejected(f"the provider refused the {grant_type} grant: {exc.error}",
-                                    error=exc.error) from None
-            raise ProviderError(f"the token endpoint answered error {exc.error}") from None
+            endpoint = self.metadata.get().get("revocation_endpoint")
+            if not isinstance(endpoint, str) or not discovery.same_security(endpoint, self.config.issuer):
+                log.info("the provider advertises no usable revocation_endpoint: the refresh token "
+                         "stays valid at the provider until it expires")
+                return False
+            response = self._post(endpoint, {"token": refresh_token, "token_type_hint": "refresh_token"},
+                                  "the revocation endpoint")
+            response.close()  # RFC 7009: the status says it all
+        except Exception as exc:  # nothing may stop a logout
+            reason = exc.message if isinstance(exc, Auth0WSGIError) else type(exc).__name__
+            log.warning("could not revoke the refresh token at logout (%s)", reason)
+            return False
+        if response.status_code != 200:
+            log.warning("the revocation endpoint answered HTTP %d: the refresh token may still be valid",
+                        response.status_code)
+            return False
+        log.debug("logout: refresh token revoked at the provider")
+        return True
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _token_request(self, **form: str) -> dict[str, Any]:
+        endpoint = self.metadata.get()["token_endpoint"]
+        response = self._post(endpoint, form, "the token endpoint")
+        body = discovery.read_body(response, "the token endpoint", self.config.http_timeout)
+        return token_response(response.status_code, body, form["grant_type"])
+
+    def _post(self, url: str, form: dict[str, str], what: str) -> requests.Response:
+        """A form POST authenticated like every request to the provider; the body is left unread."""
+        try:
+            return self._http.post(url, data=form, auth=self._client_auth(), timeout=self.config.http_timeout,
+                                   headers={"Accept": "application/json"}, stream=True,
+                                   allow_redirects=False)  # a redirect would carry our credentials away
         except (requests.Timeout, requests.ConnectionError) as exc:
-            raise ProviderUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from None
-        except requests.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else 0
-            raise ProviderUnavailable(f"token endpoint answered HTTP {status}") from None
-        except (requests.RequestException, ValueError) as exc:
-            raise ProviderError(f"token endpoint answered garbage: {type(exc).__name__}") from None
-        finally:
-            session.close()
-        return _checked_token_response(dict(token))
+            raise ProviderUnavailable(f"{what} is unreachable: {type(exc).__name__}") from None
+        except requests.RequestException as exc:
+            raise ProviderError(f"{what} could not be asked: {type(exc).__name__}") from None
+
+    def _client_auth(self) -> OAuth2ClientAuth:
+        config = self.config
+        method: Any = config.token_endpoint_auth_method  # client_secret_post: Authlib's own
+        if method == "client_secret_basic":
+            method = client_auth.client_secret_basic
+        elif method == "private_key_jwt" and self._private_key is not None:
+            method = client_auth.private_key_jwt(self._private_key, config.issuer,
+                                                 config.client_private_key_id, self._clock)
+        return OAuth2ClientAuth(config.client_id, config.client_secret, auth_method=method)
 
 
-def _checked_token_response(token: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(token.get("access_token"), str) or not token["access_token"]:
+def _shared_http() -> requests.Session:
+    http = requests.Session()
+    # Every user's token requests share it: a cookie the provider sets must not ride along on the next.
+    http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return http
+
+
+def token_response(status: int, body: bytes, grant_type: str) -> dict[str, Any]:
+    """The one place a token-endpoint answer becomes something we use.
+
+    Returns the response's object with every field we read of the type we read it as; raises
+    :class:`GrantRejected` when the provider refuses this grant, :class:`ProviderUnavailable` (503) for
+    a 5xx or a non-OAuth 4xx (a gateway's 429 page), and :class:`ProviderError` (502) for the rest.
+    """
+    if status >= 500:
+        raise ProviderUnavailable(f"the token endpoint answered HTTP {status}")
+    try:
+        answer = discovery.json_object(body, "the token endpoint")
+    except ProviderError:
+        if status >= 400:
+            raise ProviderUnavailable(f"the token endpoint answered HTTP {status}") from None
+        raise
+    if status != 200 or "error" in answer:
+        raise _refusal(answer.get("error"), status, grant_type)
+    return _checked_tokens(answer)
+
+
+def _refusal(error: object, status: int, grant_type: str) -> Auth0WSGIError:
+    if not isinstance(error, str) or not _ERROR_CODE.fullmatch(error):
+        return ProviderError(f"the token endpoint answered HTTP {status} without a usable error code")
+    if error == "invalid_client":  # our configuration, not the user's login: say what to fix
+        log.error("the token endpoint refused our client authentication: check client_id and "
+                  "the client secret or private key (token_endpoint_auth_method)")
+        return ProviderError("The sign-in provider refused this application's credentials.",
+                             code="invalid_client")
+    if error in _GRANT_ERRORS:
+        return GrantRejected(f"the provider refused the {grant_type} grant: {error}", error=error)
+    return ProviderError(f"the token endpoint answered error {error}")
+
+
+def _checked_tokens(answer: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(answer.get("access_token"), str) or not answer["access_token"]:
         raise ProviderError("the token response holds no access_token")
-    if str(token.get("token_type", "")).lower() != "bearer":
+    token_type = answer.get("token_type")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
         raise ProviderError("the token response is not of token_type Bearer")
-    for name in ("id_token", "refresh_token"):
-        if name in token and not isinstance(token[name], str):
+    for name in _TEXT_FIELDS:
+        if name in answer and not isinstance(answer[name], str):
             raise ProviderError(f"the token response's {name} is not a string")
-    return token
+    if "expires_in" in answer and tokens.lifetime_seconds(answer["expires_in"]) is None:
+        raise ProviderError("the token response's expires_in is not a number of seconds")
+    expires_at = answer.get("expires_at")  # not OAuth's, but some clients read it: not left broken either
+    if expires_at is not None and (isinstance(expires_at, bool) or not isinstance(expires_at, (int, float))
+                                   or expires_at < 0):
+        raise ProviderError("the token response's expires_at is not a time")
+    return answer

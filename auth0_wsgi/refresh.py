@@ -5,14 +5,19 @@ Outcomes for a session whose token needs refreshing:
 - unchanged: nothing to do, or the provider is down but the token has not actually expired yet
   (the request is served with it; the next try waits for a growing backoff);
 - ended: the provider refused the grant (revoked, expired, reused) or the new ID token names
-  another user: the session is over;
+  another user or organization: the session is over;
 - :class:`ProviderUnavailable` (a 503): the provider is down and the token has expired.
+
+"Down" is anything but a refusal of the grant: unreachable, a 5xx, an answer we cannot read, an
+unexpected exception, a cached result that is not ours. After one, the provider is not asked again
+for that refresh token before a backoff of 1, 2, 4… up to ``MAX_BACKOFF`` seconds, expired or not.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -60,38 +65,41 @@ class Refresher:
             log.debug("access token due and no refresh token: %s", "ending" if expired else "serving")
             return Outcome(None) if expired or force else Outcome(session)
         key = hashlib.sha256(session.refresh_token.encode()).hexdigest()
-        if not expired and not force and self._backing_off(key, now):
-            return Outcome(session)
+        wait = self._backoff_left(key)
+        if wait:
+            log.debug("refresh backing off for %ss after a failure", wait)
+            return self._unavailable(session, expired, wait)
         try:
-            sealed = self._coordinator.run_once(key, lambda: self._grant(session),
+            sealed = self._coordinator.run_once(key, lambda: self._grant(session, key),
                                                 timeout=2 * self._config.http_timeout + 1)
-        except (ProviderError, CoordinationTimeout) as exc:
+        except Exception as exc:  # whatever the provider's answer caused: a passing failure
             return self._transient_failure(key, session, expired, exc)
-        result = self._unsealed(sealed)
-        if result is None:  # not ours (tampered cache): never trusted, never ends a session either
+        result = self._unsealed(sealed, key)
+        if result is None:  # not ours (tampered cache, or another key's): never trusted, never ends a session
             return self._transient_failure(key, session, expired, ProviderError("unreadable refresh result"))
         self._clear_backoff(key)
         if result.get("ended"):
             return Outcome(None)
         return Outcome(session.with_tokens(now=now, **result), changed=True)
 
-    def _grant(self, session: Session) -> bytes:
-        """One refresh_token grant; its result (or the fact that it ended the session), sealed."""
+    def _grant(self, session: Session, key: str) -> bytes:
+        """One refresh_token grant; its result (or the fact that it ended the session), sealed for
+        ``key``: the cache that holds it under that key may be written by others (Redis, a directory)."""
         assert session.refresh_token is not None
         try:
             tokens = self._client.refresh(session.refresh_token)
         except GrantRejected as exc:
             log.info("refresh refused by the provider (%s): the session ends", exc.error)
-            return self._seal(_ENDED)
+            return self._seal(_ENDED, key)
         now = int(self._clock())
         id_token = tokens.get("id_token")
         if id_token and not self._same_user(session, id_token):
-            return self._seal(_ENDED)
+            return self._seal(_ENDED, key)
         log.debug("access token refreshed")
         return self._seal({"access_token": tokens["access_token"],
                            "expires_at": access_token_expiry(tokens, now),
                            "refresh_token": tokens.get("refresh_token"),
-                           "id_token": id_token})
+                           "id_token": id_token}, key)
 
     def _same_user(self, session: Session, id_token: str) -> bool:
         try:
@@ -104,38 +112,50 @@ class Refresher:
             return False
         return True
 
-    def _unsealed(self, sealed: bytes) -> dict[str, Any] | None:
+    def _unsealed(self, sealed: bytes, key: str) -> dict[str, Any] | None:
         try:
-            plaintext = self._sealer.unseal(sealed.decode("ascii"))
-        except UnicodeDecodeError:
+            plaintext = self._sealer.unseal(sealed.decode("ascii"), key.encode())
+            result = json.loads(plaintext) if plaintext else None
+        except ValueError:  # UnicodeDecodeError included
             return None
-        result = json.loads(plaintext) if plaintext else None
         return result if isinstance(result, dict) else None
 
     def _transient_failure(self, key: str, session: Session, expired: bool, exc: Exception) -> Outcome:
         delay = self._note_failure(key)
-        reason = exc.message if isinstance(exc, ProviderError) else "another refresh is still running"
+        if isinstance(exc, ProviderError):
+            reason = exc.message
+        elif isinstance(exc, CoordinationTimeout):
+            reason = "another refresh is still running"
+        else:  # its message could hold anything the provider sent: the type only
+            reason = f"unexpected {type(exc).__name__}"
+        log.warning("refresh failed (%s); next try in %ss", reason, delay)
+        return self._unavailable(session, expired, delay)
+
+    def _unavailable(self, session: Session, expired: bool, retry_after: int) -> Outcome:
+        """The current token while it lasts; once expired, a 503 saying when to come back."""
         if not expired:
-            log.warning("refresh failed (%s); serving the current token, next try in %ss", reason, delay)
             return Outcome(session)
-        log.warning("refresh failed (%s) and the access token has expired: 503", reason)
+        log.warning("the access token has expired and cannot be refreshed now: 503")
         error = ProviderUnavailable("The sign-in provider cannot be reached; please try again shortly.")
-        error.retry_after = delay
+        error.retry_after = retry_after
         raise error
 
-    def _seal(self, result: dict[str, Any]) -> bytes:
-        return self._sealer.seal(json.dumps(result, separators=(",", ":")).encode()).encode("ascii")
+    def _seal(self, result: dict[str, Any], key: str) -> bytes:
+        plaintext = json.dumps(result, separators=(",", ":")).encode()
+        return self._sealer.seal(plaintext, key.encode()).encode("ascii")
 
     # -- backoff after transient failures (per process: it only spares the provider) --------------
-    def _backing_off(self, key: str, now: float) -> bool:
+    def _backoff_left(self, key: str) -> int:
+        """Whole seconds until the provider may be asked again for this refresh token (0: now)."""
         with self._backoff_lock:
             until, _ = self._backoff.get(key, (0.0, 0))
-        return now < until
+        left = until - self._clock()
+        return math.ceil(left) if left > 0 else 0
 
     def _note_failure(self, key: str) -> int:
         with self._backoff_lock:
             _, failures = self._backoff.get(key, (0.0, 0))
-            delay = min(MAX_BACKOFF, 2 ** failures)
+            delay = min(MAX_BACKOFF, 1 << min(failures, 16))  # 1, 2, 4, … MAX_BACKOFF
             self._backoff[key] = (self._clock() + delay, failures + 1)
             if len(self._backoff) > 10_000:  # bounded: forget the oldest entries
                 for old in list(self._backoff)[:5_000]:

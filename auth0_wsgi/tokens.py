@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +48,25 @@ def check_id_token_claims(claims: Mapping[str, Any], *, issuer: str, client_id: 
             raise TokenError("ID token rejected: nonce does not match this login")
 
 
+def check_organization(claims: Mapping[str, Any], organization: str | None) -> None:
+    """The organization asked for at /authorize must be the ID token's (Auth0 leaves this to the SDK).
+
+    ``org_…`` is an organization id, compared exactly with ``org_id``; anything else is a name,
+    compared case-insensitively with ``org_name``. A missing claim is a mismatch.
+    """
+    if not organization:
+        return
+    if organization.startswith("org_"):
+        found = claims.get("org_id")
+        matches = isinstance(found, str) and hmac.compare_digest(found.encode(), organization.encode())
+    else:
+        found = claims.get("org_name")
+        matches = isinstance(found, str) and found.lower() == organization.lower()
+    if not matches:
+        raise TokenError("ID token rejected: it is not for the organization this application signs in to",
+                         code="organization_mismatch")
+
+
 def unverified_payload(token: str) -> dict[str, Any] | None:
     """The payload of a JWS we verified earlier (or None when it is not a JWT at all)."""
     parts = token.split(".")
@@ -54,19 +74,28 @@ def unverified_payload(token: str) -> dict[str, Any] | None:
         return None
     try:
         payload = json.loads(b64decode(parts[1]))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a payload nested "[[[[…" deeper than the stack
         return None
     return payload if isinstance(payload, dict) else None
 
 
+def lifetime_seconds(value: object) -> int | None:
+    """An ``expires_in``: a number of seconds (or its digits, as some providers send), from 0 to
+    ``MAX_EXPIRES_IN``; None for anything else (text, bool, negative, NaN, infinite, absurd)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not math.isfinite(value) or not 0 <= value <= MAX_EXPIRES_IN:
+        return None
+    return int(value)
+
+
 def access_token_expiry(token_response: Mapping[str, Any], now: int) -> int | None:
     """When the access token expires: ``expires_in``, else a JWT's ``exp``, else unknown (None)."""
-    expires_in = token_response.get("expires_in")
-    if isinstance(expires_in, str) and expires_in.isascii() and expires_in.isdigit():
-        expires_in = int(expires_in)
-    if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) \
-            and 0 <= expires_in <= MAX_EXPIRES_IN:
-        return now + int(expires_in)
+    expires_in = lifetime_seconds(token_response.get("expires_in"))
+    if expires_in is not None:
+        return now + expires_in
     payload = unverified_payload(str(token_response.get("access_token", "")))
     exp = payload.get("exp") if payload else None
     if isinstance(exp, (int, float)) and not isinstance(exp, bool) and 0 <= exp <= now + MAX_EXPIRES_IN:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import time
+import tracemalloc
+
 import pytest
+import requests
 import webtest
 from joserfc.jwk import RSAKey
 
 from auth0_wsgi import Auth0Middleware
 from auth0_wsgi.discovery import SigningKeys
-from tests.conftest import echo_app, log_in, start_login
+from tests.conftest import echo_app, log_in, query_of, start_login
+from tests.support.fake_provider import CLIENT_SECRET
 from tests.support.servers import free_port
 
 
@@ -109,3 +115,182 @@ def test_jwks_down_before_any_fetch_is_not_asked_again_on_every_request(app, fak
     for _ in range(10):
         app.post("/backchannel-logout", {"logout_token": logout_token(fake)}, status=503)
     assert fake.counts["/jwks"] == 1
+
+
+# -- every answer of the token endpoint is untrusted input ----------------------------------------------
+
+MARKER = "at-SECRET-MARKER-0123456789"  # an access token that must never reach a page
+_GOOD = {"access_token": MARKER, "token_type": "Bearer", "expires_in": 3600}
+
+
+def _body(**changes: object) -> bytes:
+    return json.dumps({k: v for k, v in {**_GOOD, **changes}.items() if v is not _DROP}).encode()
+
+
+_DROP = object()
+_NESTED = b'{"access_token": "x", "token_type": "Bearer", "deep": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+ODD_ANSWERS = [
+    pytest.param(200, _body()[:-1] + b', "expires_in": 1e400}', id="expires_in-1e400"),
+    pytest.param(200, _body()[:-1] + b', "expires_in": NaN}', id="expires_in-NaN"),
+    pytest.param(200, _body()[:-1] + b', "expires_in": Infinity}', id="expires_in-Infinity"),
+    pytest.param(200, _body(expires_in={"seconds": 3600}), id="expires_in-dict"),
+    pytest.param(200, _body(expires_in=[3600]), id="expires_in-list"),
+    pytest.param(200, _body(expires_in="soon"), id="expires_in-text"),
+    pytest.param(200, _body(expires_in=-5), id="expires_in-negative"),
+    pytest.param(200, _body(expires_in=True), id="expires_in-bool"),
+    pytest.param(200, _body(expires_in=10**30), id="expires_in-absurd"),
+    pytest.param(200, _body(expires_at={"at": 1}), id="expires_at-dict"),
+    pytest.param(200, _body(expires_at="tomorrow"), id="expires_at-text"),
+    pytest.param(200, _NESTED, id="deeply-nested-json"),
+    pytest.param(200, b"[" * 200_000, id="deeply-nested-unterminated"),
+    pytest.param(200, b'["access_token", "token_type"]', id="json-array"),
+    pytest.param(200, b'"access_token"', id="json-string"),
+    pytest.param(200, b"null", id="json-null"),
+    pytest.param(200, b"", id="empty-body"),
+    pytest.param(200, b'{"access_token": "\xff\xfe"}', id="not-utf8"),
+    pytest.param(200, _body(access_token=_DROP), id="no-access-token"),
+    pytest.param(200, _body(access_token={"value": "x"}), id="access_token-dict"),
+    pytest.param(200, _body(access_token=""), id="access_token-empty"),
+    pytest.param(200, _body(token_type=_DROP), id="no-token-type"),
+    pytest.param(200, _body(token_type=["Bearer"]), id="token_type-list"),
+    pytest.param(200, _body(token_type="mac"), id="token_type-mac"),
+    pytest.param(200, _body(id_token=12), id="id_token-number"),
+    pytest.param(200, _body(refresh_token=["r"]), id="refresh_token-list"),
+    pytest.param(200, _body(scope={"read": True}), id="scope-dict"),
+    pytest.param(400, b'{"error": {"code": "invalid_grant"}}', id="error-dict"),
+    pytest.param(400, b'{"error": ["invalid_grant"]}', id="error-list"),
+    pytest.param(200, b'{"error": 42}', id="error-number-on-200"),
+    pytest.param(400, b'{"error": "x\\u0000\\r\\n<script>"}', id="error-with-control-characters"),
+    pytest.param(400, json.dumps({"error": "e" * 5000}).encode(), id="error-very-long"),
+    pytest.param(400, b'{"error": "server_error", "error_description": {"x": 1}}',
+                 id="error_description-dict"),
+]
+
+
+@pytest.mark.parametrize("status, body", ODD_ANSWERS)
+def test_odd_token_answer_at_the_callback_is_a_502_without_a_session(build_app, fake, status, body):
+    app = build_app()
+    callback, _ = start_login(app)
+    code = query_of(callback)["code"]
+    fake.token_answer = (status, body)
+    for accept in ("application/json", "text/html"):
+        response = app.get(callback, headers={"Accept": accept}, status=502)
+        assert "auth0_session" not in app.cookies
+        assert "Traceback" not in response.text
+        for secret in (MARKER, code, CLIENT_SECRET, "<script>"):
+            assert secret not in response.text
+        app.reset()
+        callback, _ = start_login(app)
+    assert response.status_int == 502
+
+
+@pytest.fixture
+def login_tokens(fake, monkeypatch):
+    """The access tokens the fake provider issued, in order."""
+    issued: list[str] = []
+    original = fake.access_token
+
+    def recording(now: int, sub: str | None = None) -> str:
+        issued.append(original(now, sub))
+        return issued[-1]
+
+    monkeypatch.setattr(fake, "access_token", recording)
+    return issued
+
+
+@pytest.mark.parametrize("status, body", ODD_ANSWERS)
+def test_odd_token_answer_on_refresh_serves_the_unexpired_token_and_backs_off(build_app, fake, login_tokens,
+                                                                              status, body):
+    fake.access_token_ttl = 30  # inside the 60 s leeway: due, but not expired
+    app = build_app()
+    log_in(app)
+    fake.token_answer = (status, body)
+    for _ in range(3):
+        response = app.get("/x", headers={"Accept": "application/json"})
+        assert response.json["auth0.access_token"] == login_tokens[0]
+    assert fake.counts["grant:refresh_token"] == 1  # the first try failed; then the backoff holds
+
+
+@pytest.mark.parametrize("status, body", ODD_ANSWERS)
+def test_odd_token_answer_on_refresh_with_an_expired_token_is_a_503(build_app, fake, status, body):
+    fake.access_token_ttl = 0  # expired at once
+    app = build_app()
+    log_in(app)
+    fake.token_answer = (status, body)
+    response = app.get("/x", headers={"Accept": "application/json"}, status=503)
+    assert response.json["error"] == "provider_unavailable"
+    assert response.headers["Retry-After"].isdigit()
+    assert not [v for k, v in response.headerlist if k == "Set-Cookie"]  # the session is kept
+    assert MARKER not in response.text
+
+
+# -- huge answers are never read whole -------------------------------------------------------------------
+
+READ_AT_MOST = 16 * 1024 * 1024  # of 50 MB offered: what the server wrote before we hung up (socket buffers)
+
+
+def _peak_memory(call):
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("declares_length", [
+    pytest.param(False, id="streamed-until-close"),
+    pytest.param(True, id="with-content-length"),
+])
+@pytest.mark.parametrize("path, step", [
+    pytest.param("/token", "callback", id="token-endpoint"),
+    pytest.param("/jwks", "callback", id="jwks"),
+    pytest.param("/.well-known/openid-configuration", "login", id="discovery"),
+])
+def test_huge_provider_answer_is_refused_without_reading_it(build_app, fake, path, step, declares_length):
+    app = build_app()
+    fake.huge_declares_length = declares_length
+    if step == "login":
+        fake.huge_paths.add(path)
+        started = time.monotonic()
+        response, peak = _peak_memory(lambda: app.get("/login", headers={"Accept": "application/json"},
+                                                      status="*"))
+    else:
+        callback, _ = start_login(app)
+        fake.huge_paths.add(path)
+        started = time.monotonic()
+        response, peak = _peak_memory(lambda: app.get(callback, headers={"Accept": "application/json"},
+                                                      status="*"))
+    assert response.status_int in (502, 503), response.text
+    assert time.monotonic() - started < 5
+    assert fake.counts[path] >= 1  # the huge answer really was asked for
+    assert fake.huge_bytes_sent < READ_AT_MOST
+    assert peak < 4 * 1024 * 1024
+    assert "auth0_session" not in app.cookies
+
+
+ODD_DOCUMENTS = [  # each made from the provider's own, valid document
+    pytest.param(lambda good: b"[" * 100_000 + b"]" * 100_000, id="deeply-nested"),
+    pytest.param(lambda good: good.rstrip()[:-1] + b', "n": NaN}', id="with-NaN"),
+    pytest.param(lambda good: good.rstrip()[:-1] + b', "n": 1e400}', id="with-1e400"),
+    pytest.param(lambda good: b"[" + good + b"]", id="in-an-array"),
+    pytest.param(lambda good: good.replace(b'"', b"\xff", 1), id="not-utf8"),
+]
+
+
+@pytest.mark.parametrize("spoil", ODD_DOCUMENTS)
+@pytest.mark.parametrize("path", [pytest.param("/.well-known/openid-configuration", id="discovery"),
+                                  pytest.param("/jwks", id="jwks")])
+def test_odd_discovery_or_jwks_answer_is_a_502(build_app, fake, path, spoil):
+    good = requests.get(fake.issuer + path.lstrip("/"), timeout=5).content
+    app = build_app()
+    if path == "/jwks":
+        callback, _ = start_login(app)
+        fake.raw_answers[path] = (200, spoil(good))
+        response = app.get(callback, headers={"Accept": "application/json"}, status=502)
+    else:
+        fake.raw_answers[path] = (200, spoil(good))
+        response = app.get("/login", headers={"Accept": "application/json"}, status=502)
+    assert response.json["error"] == "provider_error"
+    assert "auth0_session" not in app.cookies

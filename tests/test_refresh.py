@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -10,8 +11,16 @@ import requests
 import webtest
 
 from auth0_wsgi import Auth0Middleware, api_session, refresh_access_token
+from auth0_wsgi.config import Config
+from auth0_wsgi.coordination import LocalCoordinator
+from auth0_wsgi.errors import ProviderUnavailable
+from auth0_wsgi.oidc import OIDCClient
+from auth0_wsgi.refresh import MAX_BACKOFF, Refresher
+from auth0_wsgi.sealing import Sealer
+from auth0_wsgi.session import Session
 from tests.conftest import BASE_URL, log_in, settings_for
 from tests.support.apps import echo_app
+from tests.support.clocks import Clock
 from tests.support.servers import serve
 
 JSON = {"Accept": "application/json"}
@@ -92,16 +101,22 @@ def test_provider_down_serves_a_token_that_has_not_expired(app, short_lived):
 
 
 def test_provider_down_with_an_expired_token_is_a_503_and_the_session_survives(make_app, fake):
-    fake.access_token_ttl = 1
+    fake.access_token_ttl = 0  # expired at once
     app = make_app(refresh_leeway=0)
     log_in(app)
-    time.sleep(1.2)
+    clock = Clock(time.time())  # not before the login: the token must have expired by this clock
+    app.app.refresher._clock = clock  # moves the backoff without sleeping
     fake.token_mode = "500"
     response = app.get("/x", headers=JSON, status=503)
     assert response.json["error"] == "provider_unavailable"
-    assert int(response.headers["Retry-After"]) >= 1
+    assert response.headers["Retry-After"] == "1"
+    assert fake.counts["grant:refresh_token"] == 1
     fake.token_mode = "ok"
-    assert _token(app)  # the provider is back: the same session refreshes and carries on
+    response = app.get("/x", headers=JSON, status=503)  # back, but within the backoff: not asked
+    assert response.headers["Retry-After"] == "1"
+    assert fake.counts["grant:refresh_token"] == 1
+    clock.advance(1)
+    assert _token(app)  # after Retry-After the same session refreshes and carries on
     assert fake.counts["grant:refresh_token"] == 2
 
 
@@ -262,3 +277,138 @@ def test_a_response_carrying_a_refreshed_session_is_never_cached(fake):
     fake.access_token_ttl = 3600
     log_in(app)
     assert app.get("/page").headers["Cache-Control"] == "public, max-age=600"  # untouched otherwise
+
+
+# -- the Refresher alone, with an injected clock ---------------------------------------------------------
+
+class SharedCache:
+    """A refresh-result cache that whoever can write to Redis or the lock directory controls:
+    it records each sealed result by key, and answers ``planted`` for every key once set."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, bytes] = {}
+        self.planted: bytes | None = None
+
+    def run_once(self, key, produce, timeout):
+        if self.planted is not None:
+            return self.planted
+        self.results[key] = produce()
+        return self.results[key]
+
+
+def _refresher(fake, clock, coordinator=None, **settings) -> Refresher:
+    config = Config.from_settings(settings_for(fake, **settings))
+    return Refresher(config, OIDCClient(config), coordinator or LocalCoordinator(),
+                     Sealer(config.secret, "refresh"), clock=clock)
+
+
+def _session(fake, clock, *, expires_in: int, refresh_token: str = "rt-alice",
+             sub: str = "auth0|alice") -> Session:
+    now = int(clock())
+    return Session(id_token="h.e.s", access_token=f"old-access-token-of-{sub}", expires_at=now + expires_in,
+                   refresh_token=refresh_token, created_at=now, touched_at=now,
+                   user={"sub": sub, "iss": fake.issuer})
+
+
+def test_refresh_backoff_doubles_from_one_second_up_to_max_backoff(fake):
+    """While the provider is down, a due (unexpired) token is retried after 1, 2, 4, … s, then MAX_BACKOFF."""
+    clock = Clock(1_700_000_000.0)
+    refresher = _refresher(fake, clock, refresh_leeway=3600)
+    session = _session(fake, clock, expires_in=3000)  # due for 3000 s, expired never during the test
+    fake.token_mode = "500"
+    tries: list[float] = []
+    start = clock.now
+    while clock.now < start + 200:
+        before = fake.counts["grant:refresh_token"]
+        assert refresher.ensure_fresh(session).session is session  # served with the current token
+        if fake.counts["grant:refresh_token"] > before:
+            tries.append(clock.now - start)
+        clock.now += 1
+    gaps = [later - earlier for earlier, later in itertools.pairwise(tries)]
+    assert gaps == [1, 2, 4, 8, 16, 32, MAX_BACKOFF, MAX_BACKOFF]
+
+
+def test_expired_token_during_backoff_gets_a_503_without_calling_the_provider(fake):
+    clock = Clock(1_700_000_000.0)
+    refresher = _refresher(fake, clock, refresh_leeway=0)
+    session = _session(fake, clock, expires_in=-10)
+    fake.token_mode = "500"
+    with pytest.raises(ProviderUnavailable) as first:
+        refresher.ensure_fresh(session)
+    assert fake.counts["grant:refresh_token"] == 1
+    assert first.value.retry_after == 1
+    for _ in range(5):  # the same second: backing off, the provider is spared
+        with pytest.raises(ProviderUnavailable) as during:
+            refresher.ensure_fresh(session)
+        assert during.value.status == 503 and during.value.retry_after >= 1
+    assert fake.counts["grant:refresh_token"] == 1
+    clock.now += 1  # the backoff is over: one more try, then a longer wait
+    with pytest.raises(ProviderUnavailable) as second:
+        refresher.ensure_fresh(session)
+    assert fake.counts["grant:refresh_token"] == 2
+    assert second.value.retry_after == 2
+    fake.token_mode = "ok"
+    clock.now += 1
+    with pytest.raises(ProviderUnavailable) as waiting:  # the provider is back, but the wait is not over
+        refresher.ensure_fresh(session)
+    assert waiting.value.retry_after == 1
+    assert fake.counts["grant:refresh_token"] == 2
+
+
+@pytest.mark.parametrize("error", [
+    pytest.param(OverflowError("cannot convert float infinity to integer"), id="OverflowError"),
+    pytest.param(RecursionError("maximum recursion depth exceeded"), id="RecursionError"),
+    pytest.param(TypeError("unhashable type: 'dict'"), id="TypeError"),
+    pytest.param(KeyError("access_token"), id="KeyError"),
+])
+@pytest.mark.parametrize("expires_in, served", [pytest.param(30, True, id="unexpired"),
+                                                pytest.param(-1, False, id="expired")])
+def test_unexpected_error_in_the_grant_is_a_transient_failure(fake, monkeypatch, error, expires_in, served):
+    clock = Clock(1_700_000_000.0)
+    refresher = _refresher(fake, clock)
+    session = _session(fake, clock, expires_in=expires_in)
+    calls: list[str] = []
+
+    def broken(refresh_token: str) -> dict:
+        calls.append(refresh_token)
+        raise error
+
+    monkeypatch.setattr(refresher._client, "refresh", broken)
+    for _ in range(3):
+        if served:
+            outcome = refresher.ensure_fresh(session)
+            assert outcome.session is session and not outcome.changed
+        else:
+            with pytest.raises(ProviderUnavailable) as info:
+                refresher.ensure_fresh(session)
+            assert info.value.status == 503 and info.value.retry_after >= 1
+    assert len(calls) == 1  # and it backs off like any provider failure
+
+
+def test_refresh_result_sealed_for_one_key_is_refused_under_another(fake):
+    """Someone who can write to the shared cache copies alice's sealed result under mallory's key."""
+    clock = Clock(1_700_000_000.0)
+    cache = SharedCache()
+    refresher = _refresher(fake, clock, cache)
+    fake.refresh_tokens["rt-alice"] = "auth0|alice"
+    alice = _session(fake, clock, expires_in=30)
+    assert refresher.ensure_fresh(alice).changed  # a genuine refresh, sealed and cached under alice's key
+    (alice_result,) = cache.results.values()
+    cache.planted = alice_result
+    mallory = _session(fake, clock, expires_in=30, refresh_token="rt-mallory", sub="auth0|mallory")
+    outcome = refresher.ensure_fresh(mallory)
+    assert outcome.session is mallory and not outcome.changed  # not alice's tokens: served as herself
+    assert refresher.ensure_fresh(alice).changed  # the same bytes under their own key are still good
+
+
+def test_refresh_end_sealed_for_one_key_never_ends_a_session_under_another(fake):
+    clock = Clock(1_700_000_000.0)
+    cache = SharedCache()
+    refresher = _refresher(fake, clock, cache)
+    alice = _session(fake, clock, expires_in=30)  # unknown to the provider: invalid_grant
+    assert refresher.ensure_fresh(alice).session is None  # alice's session ended, sealed as such
+    cache.planted = next(iter(cache.results.values()))
+    bob = _session(fake, clock, expires_in=30, refresh_token="rt-bob", sub="auth0|bob")
+    assert refresher.ensure_fresh(bob).session is bob  # unreadable for bob's key: not trusted, not ended
+    with pytest.raises(ProviderUnavailable):  # and with an expired token it is the 503, not a logout
+        refresher.ensure_fresh(_session(fake, clock, expires_in=-1, refresh_token="rt-carol"))

@@ -14,7 +14,9 @@ from auth0_wsgi.tokens import (
     MAX_TOKEN_LENGTH,
     access_token_expiry,
     check_id_token_claims,
+    check_organization,
     is_expired,
+    lifetime_seconds,
     needs_refresh,
     unverified_payload,
 )
@@ -223,3 +225,68 @@ def test_is_expired(expires_at, expected):
 def test_needs_refresh_with_zero_leeway_matches_is_expired():
     for expires_at in (NOW - 1, NOW, NOW + 1):
         assert needs_refresh(expires_at, NOW, 0) is is_expired(expires_at, NOW)
+
+
+# -- organizations (Auth0: the SDK must check the ID token names the organization asked for) -------------
+
+ORGANIZATION = [
+    pytest.param("org_W7aV3s", {"org_id": "org_W7aV3s"}, True, id="id-matches"),
+    pytest.param("org_W7aV3s", {"org_id": "org_W7aV3s", "org_name": "other"}, True,
+                 id="id-matches-name-ignored"),
+    pytest.param("org_W7aV3s", {"org_id": "org_other"}, False, id="id-differs"),
+    pytest.param("org_W7aV3s", {"org_id": "ORG_W7AV3S"}, False, id="id-compared-exactly"),
+    pytest.param("org_W7aV3s", {"org_name": "org_W7aV3s"}, False, id="id-asked-only-name-present"),
+    pytest.param("org_W7aV3s", {}, False, id="id-missing"),
+    pytest.param("org_W7aV3s", {"org_id": ["org_W7aV3s"]}, False, id="id-not-text"),
+    pytest.param("acme", {"org_name": "acme"}, True, id="name-matches"),
+    pytest.param("Acme", {"org_name": "acme", "org_id": "org_1"}, True, id="name-case-insensitive"),
+    pytest.param("acme", {"org_name": "ACME"}, True, id="name-case-insensitive-claim"),
+    pytest.param("acme", {"org_name": "acme-evil"}, False, id="name-differs"),
+    pytest.param("acme", {"org_id": "acme"}, False, id="name-asked-only-id-present"),
+    pytest.param("acme", {}, False, id="name-missing"),
+    pytest.param("acme", {"org_name": None}, False, id="name-null"),
+    pytest.param(None, {}, True, id="no-organization-asked"),
+    pytest.param(None, {"org_id": "org_any"}, True, id="no-organization-asked-any-claim"),
+]
+
+
+@pytest.mark.parametrize("expected, found, accepted", ORGANIZATION)
+def test_organization(expected, found, accepted):
+    c = claims(**found)
+    if accepted:
+        check_organization(c, expected)
+        return
+    with pytest.raises(TokenError) as info:
+        check_organization(c, expected)
+    assert info.value.code == "organization_mismatch"
+    assert info.value.status == 400
+
+
+def test_unverified_payload_nested_deeper_than_the_stack_is_none():
+    token = f"a.{b64encode(b'[' * 10_000)}.c"  # fits MAX_TOKEN_LENGTH; json.loads hits RecursionError
+    assert len(token) < MAX_TOKEN_LENGTH
+    assert unverified_payload(token) is None
+
+
+LIFETIMES = [
+    pytest.param(3600, 3600, id="int"),
+    pytest.param(59.9, 59, id="float"),
+    pytest.param("3600", 3600, id="digits"),
+    pytest.param(0, 0, id="zero"),
+    pytest.param(MAX_EXPIRES_IN, MAX_EXPIRES_IN, id="maximum"),
+    pytest.param(MAX_EXPIRES_IN + 1, None, id="over-maximum"),
+    pytest.param("9" * 5000, None, id="digits-too-many-to-convert"),
+    pytest.param(-1, None, id="negative"),
+    pytest.param(True, None, id="bool"),
+    pytest.param(float("nan"), None, id="nan"),
+    pytest.param(float("inf"), None, id="infinite"),
+    pytest.param({"s": 1}, None, id="dict"),
+    pytest.param([1], None, id="list"),
+    pytest.param("soon", None, id="text"),
+    pytest.param(None, None, id="missing"),
+]
+
+
+@pytest.mark.parametrize("value, expected", LIFETIMES)
+def test_lifetime_seconds(value, expected):
+    assert lifetime_seconds(value) == expected

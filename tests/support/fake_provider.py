@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode
@@ -25,6 +25,7 @@ from webob import Request, Response
 CLIENT_ID = "fake-client"
 CLIENT_SECRET = "fake-secret:with%odd+chars-0123456789abcdef"
 AUDIENCE = "https://api.example.com"
+HUGE_BODY_BYTES = 50 * 1024 * 1024  # what a path in ``huge_paths`` answers, produced lazily
 
 
 @dataclass
@@ -75,6 +76,15 @@ class FakeProvider:
         self.last_authorize: dict[str, str] = {}
         self.last_token_request: dict[str, str] = {}
         self.last_authorization_header = ""
+        self.token_answer: tuple[int, bytes] | None = None  # set: the token endpoint answers exactly this
+        self.raw_answers: dict[str, tuple[int, bytes]] = {}  # path -> (status, JSON body) answered as is
+        self.huge_paths: set[str] = set()  # these paths answer HUGE_BODY_BYTES, streamed as they are read
+        self.huge_declares_length = False  # with a Content-Length header, or until the connection closes
+        self.huge_bytes_sent = 0  # how much of the huge bodies the server really wrote
+        self.revoked: list[str] = []  # tokens the revocation endpoint revoked
+        self.revoke_status = 200
+        self.revoke_delay = 0.0
+        self.last_revoke_request: dict[str, str] = {}
 
     # -- the WSGI app -----------------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> Any:
@@ -85,8 +95,15 @@ class FakeProvider:
             "/authorize": self._authorize,
             "/token": self._token,
             "/logout": self._logout,
+            "/oauth/revoke": self._revoke,
         }.get(request.path_info)
         self.counts[request.path_info] += 1
+        if request.path_info in self.huge_paths:
+            return self._huge(start_response)
+        if request.path_info in self.raw_answers:
+            status, body = self.raw_answers[request.path_info]
+            response = Response(status=status, content_type="application/json", body=body)
+            return response(environ, start_response)
         response = route(request) if route else Response(status=404)
         return response(environ, start_response)
 
@@ -97,6 +114,7 @@ class FakeProvider:
             "token_endpoint": self.issuer + "token",
             "jwks_uri": self.issuer + "jwks",
             "end_session_endpoint": self.issuer + "logout",
+            "revocation_endpoint": self.issuer + "oauth/revoke",
             "authorization_response_iss_parameter_supported": True,
             "id_token_signing_alg_values_supported": ["RS256"],
         }
@@ -123,6 +141,37 @@ class FakeProvider:
     def _logout(self, request: Request) -> Response:
         return Response(status=302, location=request.GET.get("post_logout_redirect_uri", self.issuer))
 
+    def _revoke(self, request: Request) -> Response:
+        """RFC 7009: the same client authentication as the token endpoint; 200 even for unknown tokens."""
+        if self.revoke_delay:  # answers late and changes nothing: the caller has given up (and the
+            time.sleep(self.revoke_delay)  # next test may be running by then)
+            return Response(status=200)
+        form = {k: request.POST[k] for k in request.POST}
+        self.last_revoke_request = form
+        if self.revoke_status != 200:
+            return Response(status=self.revoke_status, body=b"revocation is down")
+        if not self._client_ok(request, form):
+            return _oauth_error("invalid_client", 401)
+        with self._lock:
+            if self.refresh_tokens.pop(form.get("token", ""), None) is not None:
+                self.revoked.append(form["token"])
+        return Response(status=200)
+
+    def _huge(self, start_response: Callable) -> Iterator[bytes]:
+        headers = [("Content-Type", "application/json")]
+        if self.huge_declares_length:
+            headers.append(("Content-Length", str(HUGE_BODY_BYTES)))
+        start_response("200 OK", headers)
+        return self._huge_chunks()
+
+    def _huge_chunks(self) -> Iterator[bytes]:
+        # The server writes each chunk before asking for the next, and stops when the client hangs up:
+        # what is counted here is what the client could have read (plus the socket buffers).
+        chunk = b"[" * 64 * 1024
+        for _ in range(HUGE_BODY_BYTES // len(chunk)):
+            self.huge_bytes_sent += len(chunk)
+            yield chunk
+
     # -- the token endpoint -----------------------------------------------------------------
     def _token(self, request: Request) -> Response:
         form = {k: request.POST[k] for k in request.POST}
@@ -143,6 +192,9 @@ class FakeProvider:
     def _misbehave(self) -> Response | None:
         if self.token_delay:
             time.sleep(self.token_delay)
+        if self.token_answer is not None:
+            status, body = self.token_answer
+            return Response(status=status, content_type="application/json", body=body)
         mode = self.token_mode
         if mode == "500":
             return Response(status=500, body=b"Internal Server Error")
