@@ -7,16 +7,26 @@ needs our own cookie, so :func:`read_cookies` finds it directly. Writing goes th
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from webob.cookies import make_cookie
 
 MAX_SET_COOKIE = 4096  # bytes per Set-Cookie header value, name and attributes included
 MAX_CHUNKS = 5  # a session larger than this is refused: see docs on --limit-request-field_size
+_CHUNK_INDEXES = frozenset(str(i) for i in range(MAX_CHUNKS))
+_OWS = " \t"  # RFC 6265's whitespace around names and values: nothing else (not NBSP, not NEL)
+_SAMESITE: dict[str, Literal["strict", "lax", "none"]] = {"strict": "strict", "lax": "lax", "none": "none"}
 
 
 def read_cookies(header: str, name: str) -> dict[str, str]:
-    """The cookies called ``name`` or ``name.<n>`` (chunks), by name; the first of duplicates wins."""
+    """The cookies called ``name`` or ``name.0`` … ``name.<MAX_CHUNKS - 1>`` (chunks), by name.
+
+    No other name is ever returned: what we read may be echoed into a Set-Cookie (to delete stale
+    chunks), and a name we did not write (``name.(``, ``name.99``) must never reach one.
+    """
     if name not in header:
         return {}
     chunk_prefix = name + "."
@@ -24,43 +34,50 @@ def read_cookies(header: str, name: str) -> dict[str, str]:
         value = _first_value(header, name + "=")
         if value is not None:
             return {name: value}
+    return _parse(header, lambda key: key == name or (
+        key.startswith(chunk_prefix) and key[len(chunk_prefix):] in _CHUNK_INDEXES))
+
+
+def read_matching(header: str, pattern: re.Pattern[str]) -> dict[str, str]:
+    """The cookies whose whole name matches ``pattern`` (the login cookies), by name."""
+    return _parse(header, lambda key: pattern.fullmatch(key) is not None)
+
+
+def _parse(header: str, is_ours: Callable[[str], bool]) -> dict[str, str]:
+    """The one parser behind both readers: split on ``;``, the first of duplicates wins.
+
+    A name is what lies between a ``;`` (or the start) and the first ``=``, so our name inside another
+    cookie's value ("utm=a auth0_session=...") is never taken for our cookie.
+    """
     found: dict[str, str] = {}
     for part in header.split(";"):
         key, sep, value = part.partition("=")
         if not sep:
             continue
-        key = key.strip()
-        if key == name or key.startswith(chunk_prefix):
-            found.setdefault(key, value.strip().strip('"'))
+        key = key.strip(_OWS)
+        if key not in found and is_ours(key):
+            found[key] = _unquote(value)
     return found
 
 
 def _first_value(header: str, key: str) -> str | None:
+    """:func:`_parse`'s answer for one name, without splitting the header (the hot path)."""
     start = header.find(key)
     while start != -1:
         before = start - 1
-        while before >= 0 and header[before] in " \t":
+        while before >= 0 and header[before] in _OWS:
             before -= 1
         # A cookie name starts the header or follows ";": after a bare space it is inside another
         # cookie's value ("utm=a auth0_session=..."), which must never pass for our cookie.
         if before < 0 or header[before] == ";":
             end = header.find(";", start)
-            return header[start + len(key):end if end != -1 else None].strip().strip('"')
+            return _unquote(header[start + len(key):end if end != -1 else None])
         start = header.find(key, start + 1)
     return None
 
 
-def read_prefixed(header: str, prefix: str) -> dict[str, str]:
-    """Every cookie whose name starts with ``prefix`` (login transactions)."""
-    if prefix not in header:
-        return {}
-    found: dict[str, str] = {}
-    for part in header.split(";"):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if sep and key.startswith(prefix):
-            found.setdefault(key, value.strip())
-    return found
+def _unquote(value: str) -> str:
+    return value.strip(_OWS).strip('"')
 
 
 @dataclass(frozen=True)
@@ -71,7 +88,7 @@ class CookieOptions:
 
     def set_cookie(self, name: str, value: str, max_age: int) -> tuple[str, str]:
         header = make_cookie(name, value, max_age=max_age, path=self.path, secure=self.secure,
-                             httponly=True, samesite=self.samesite.lower())
+                             httponly=True, samesite=_SAMESITE[self.samesite.lower()])
         return ("Set-Cookie", header.decode("latin-1") if isinstance(header, bytes) else header)
 
     def delete_cookie(self, name: str) -> tuple[str, str]:

@@ -19,7 +19,7 @@ from .config import Config
 from .errors import ProviderUnavailable, RequestError, TokenError
 from .logs import get_logger
 from .oidc import OIDCClient
-from .returnpath import safe_return_path
+from .returnpath import kept_for_login, safe_return_path
 from .session import LogoutRegistry, Session, SessionStore
 from .tokens import MAX_LOGOUT_TOKEN_AGE
 from .transaction import Transactions
@@ -46,10 +46,10 @@ class Collaborators:
 
 
 def login(request: Request, c: Collaborators) -> Response:
-    return_to = safe_return_path(query(request).get("return_to"))
-    tx, cookie = c.transactions.begin(return_to)
+    return_to = kept_for_login(safe_return_path(query(request).get("return_to")))
+    tx, cookies = c.transactions.begin(return_to, request.environ, c.config.base_path + c.config.login_path)
     response = responses.redirect(c.client.authorization_url(tx))
-    response.headerlist.append(cookie)
+    response.headerlist.extend(cookies)
     log.debug("login: redirecting to the authorization endpoint")
     return response
 
@@ -88,6 +88,8 @@ def logout(request: Request, c: Collaborators) -> Response:
     target = c.config.base_url + requested if requested else c.config.post_logout_redirect
     headers = c.store.clear(request.environ)
     headers.extend(c.transactions.clear_all(request.environ))
+    if session is not None:
+        _end_elsewhere(session, c)
     try:
         location = c.client.logout_url(session.id_token if session else None, target)
     except Exception as exc:  # the local session is gone whatever the provider's state
@@ -99,13 +101,25 @@ def logout(request: Request, c: Collaborators) -> Response:
     return response
 
 
+def _end_elsewhere(session: Session, c: Collaborators) -> None:
+    """What clearing the store cannot: a copy of a cookie session, the refresh token at the provider.
+    Both best effort: the browser is logged out whatever happens here."""
+    if session.sid:  # a server-side store deleted the record already; a cookie store needs the list
+        try:
+            c.logouts.revoke(sid=session.sid, sub=None, at=int(c.clock()))
+        except Exception as exc:  # the store being down must not keep anyone logged in
+            log.warning("logout: could not record the revoked session (%s)", type(exc).__name__)
+    if session.refresh_token:
+        c.client.revoke_refresh_token(session.refresh_token)  # never raises
+
+
 def backchannel_logout(request: Request, c: Collaborators) -> Response:
     """OpenID Connect Back-Channel Logout 1.0: the provider ends a user's sessions server to server."""
     if request.method != "POST" or request.content_type != "application/x-www-form-urlencoded":
         raise RequestError("POST a form-encoded logout_token.", code="invalid_request")
-    length = request.content_length
+    length = _content_length(request)
     if length is None or length > MAX_BACKCHANNEL_BODY:  # refused before reading a byte of it
-        raise RequestError("The logout request is too large or has no length.", code="invalid_request")
+        raise RequestError("The logout request is too large or has no valid length.", code="invalid_request")
     form = parse_qs(request.body_file.read(length).decode("latin-1"), keep_blank_values=True)
     tokens = form.get("logout_token", [])
     if len(tokens) != 1 or not tokens[0]:
@@ -114,12 +128,30 @@ def backchannel_logout(request: Request, c: Collaborators) -> Response:
         claims = c.client.verify_logout_token(tokens[0])
     except TokenError as exc:  # the spec's answer to a bad logout token is invalid_request
         raise RequestError(exc.message, code="invalid_request") from None
-    if not c.logouts.claim_once("jti:" + claims["jti"], ttl=2 * MAX_LOGOUT_TOKEN_AGE):
+    # The jti is claimed only once the sessions are ended: a store that fails in between answers
+    # 503, and the provider's retry of the same token must still be able to end them. Two
+    # deliveries racing past the check both end the sessions, which is what either would do.
+    jti = "jti:" + claims["jti"]
+    if c.logouts.is_claimed(jti):
         raise RequestError("This logout token was already used.", code="invalid_request")
     ended = c.logouts.revoke(sid=claims.get("sid"), sub=claims.get("sub"), at=int(c.clock()))
+    if not c.logouts.claim_once(jti, ttl=2 * MAX_LOGOUT_TOKEN_AGE):
+        log.debug("back-channel logout: a concurrent delivery of the same token claimed it first")
     log.info("back-channel logout: %d server-side session(s) ended", ended)
     response = Response(status=200, content_type="text/plain", charset="utf-8")
     return responses.no_store(response)
+
+
+def _content_length(request: Request) -> int | None:
+    """``Content-Length`` when it is plain digits (RFC 9110: ``1*DIGIT``), else None.
+
+    Not WebOb's ``content_length``: it returns -1 for "-1", which some servers (wsgiref) pass
+    through, and ``read(-1)`` reads the whole body whatever its size.
+    """
+    value = request.environ.get("CONTENT_LENGTH", "")
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 12:
+        return None
+    return int(value)
 
 
 def _callback_params(request: Request) -> dict[str, str]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from urllib.parse import quote, unquote
 
 MAX_RETURN_PATH = 2048
+# A login keeps its return path in its login cookie, and up to three login cookies ride on the
+# callback's Cookie header: 512 bytes keeps each cookie near 1 KB whatever the link.
+MAX_KEPT_RETURN_PATH = 512
 # Backslash, C0 and C1 controls, DEL: browsers strip or reinterpret them in URLs.
 _ASCII_PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
 _FORBIDDEN = frozenset("\\") | frozenset(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0)))
@@ -29,6 +32,15 @@ def safe_return_path(value: object, default: str = "/") -> str:
             return default
     # Non-ASCII travels percent-encoded (UTF-8): a Location header is Latin-1 only.
     return quote(value, safe=_ASCII_PRINTABLE)
+
+
+def kept_for_login(path: str) -> str:
+    """A safe return path as a login cookie keeps it: whole up to :data:`MAX_KEPT_RETURN_PATH`
+    bytes, else without its query (the page, not its state), else ``/``."""
+    if len(path) <= MAX_KEPT_RETURN_PATH:
+        return path
+    without_query = path.partition("?")[0]
+    return without_query if len(without_query) <= MAX_KEPT_RETURN_PATH else "/"
 
 
 def _is_local(path: str) -> bool:

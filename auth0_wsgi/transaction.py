@@ -4,6 +4,12 @@ Each login attempt gets its own short-lived encrypted cookie, named after a hash
 so two tabs logging in at once both succeed. The callback reads it once and deletes it; a small
 in-process memory of consumed states also stops a double-submitted callback from spending the
 same code twice (which would make the provider revoke the tokens of the first).
+
+Login cookies are scoped to the callback path, so ``/login`` never sees them: to keep at most
+:data:`MAX_PENDING_LOGINS` of them (each one rides on the callback's ``Cookie`` header, which
+gunicorn caps at 8,190 bytes), ``/login`` keeps a small readable index cookie, ``a0tx``, scoped to
+the login path: the names of the pending login cookies and when each started. It holds no secret;
+a forged index can only make us delete login cookies of our own name format.
 """
 
 from __future__ import annotations
@@ -11,23 +17,35 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from . import cookies
 from .config import TRANSACTION_COOKIE_PREFIX
 from .sealing import Sealer, b64encode
+from .session import Headers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 TRANSACTION_LIFETIME = 600  # seconds a user may spend on the provider's login page
 MAX_CONSUMED = 10_000
+# Three tabs logging in at once all succeed; a fourth login evicts the oldest pending one. Three
+# login cookies of at most ~1 KB each keep the callback's Cookie header far below 8,190 bytes.
+MAX_PENDING_LOGINS = 3
+# Our login cookies' names: the prefix and 16 base64url characters (12 bytes of the state's hash).
+# Nothing else passes for a login cookie, so no name we did not write is ever echoed into a Set-Cookie.
+LOGIN_COOKIE_NAME = re.compile(re.escape(TRANSACTION_COOKIE_PREFIX) + r"[A-Za-z0-9_-]{16}")
+# "a0tx": config refuses it (and any prefix of "a0tx.") as a session cookie name.
+PENDING_INDEX = TRANSACTION_COOKIE_PREFIX.rstrip(".")
+_INDEX_ENTRY = re.compile(r"([A-Za-z0-9_-]{16})([0-9]{1,12})")  # cookie name's hash, then start time
+_STATE = re.compile(r"[A-Za-z0-9_-]{1,128}")  # we issue 43 base64url characters
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,38 @@ def cookie_name_for(state: str) -> str:
     return TRANSACTION_COOKIE_PREFIX + b64encode(hashlib.sha256(state.encode()).digest()[:12])
 
 
+def is_valid_state(state: str) -> bool:
+    """Whether ``state`` could be one we issued: anything else is an invalid state, never looked up."""
+    return _STATE.fullmatch(state) is not None
+
+
+def _read_index(environ: WSGIEnvironment) -> list[tuple[str, int]]:
+    """The pending logins the index cookie lists: (login cookie name, start time), oldest first.
+
+    Only the first :data:`MAX_PENDING_LOGINS` well-formed entries count (we never write more), so a
+    forged index costs at most that many deletions of names in our own format.
+    """
+    value = cookies.read_cookies(environ.get("HTTP_COOKIE", ""), PENDING_INDEX).get(PENDING_INDEX, "")
+    entries = []
+    for item in value.split(".")[:MAX_PENDING_LOGINS]:
+        match = _INDEX_ENTRY.fullmatch(item)
+        if match is not None:
+            entries.append((TRANSACTION_COOKIE_PREFIX + match[1], int(match[2])))
+    return entries
+
+
+def _next_index(pending: list[tuple[str, int]], new_name: str, now: int) -> tuple[list[str], str]:
+    """The login cookies to delete, and the index value listing the others and ``new_name``: the
+    newest ``MAX_PENDING_LOGINS - 1`` logins stay. Expired ones are simply forgotten: the browser
+    has dropped their cookies already."""
+    alive = sorted((entry for entry in pending if now - entry[1] < TRANSACTION_LIFETIME),
+                   key=lambda entry: entry[1])
+    cut = max(0, len(alive) - (MAX_PENDING_LOGINS - 1))  # room for the new one
+    kept = [*alive[cut:], (new_name, now)]
+    index = ".".join(name[len(TRANSACTION_COOKIE_PREFIX):] + str(at) for name, at in kept)
+    return [name for name, _ in alive[:cut]], index
+
+
 class Transactions:
     """Stores transactions in cookies scoped to the callback path, and consumes them once."""
 
@@ -64,19 +114,31 @@ class Transactions:
         self._consumed: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
 
-    def begin(self, return_to: str) -> tuple[LoginTransaction, tuple[str, str]]:
-        tx = LoginTransaction.start(return_to, int(self._clock()))
+    def begin(self, return_to: str, environ: WSGIEnvironment, index_path: str
+              ) -> tuple[LoginTransaction, Headers]:
+        """A new transaction and its headers: its login cookie, the deletion of the oldest pending
+        login cookies beyond :data:`MAX_PENDING_LOGINS`, and the index cookie at ``index_path``
+        (the login route's path)."""
+        now = int(self._clock())
+        tx = LoginTransaction.start(return_to, now)
         value = self._sealer.seal(json.dumps(asdict(tx), separators=(",", ":")).encode())
-        return tx, self._options.set_cookie(tx.cookie_name, value, TRANSACTION_LIFETIME)
+        evicted, index = _next_index(_read_index(environ), tx.cookie_name, now)
+        return tx, [
+            self._options.set_cookie(tx.cookie_name, value, TRANSACTION_LIFETIME),
+            *(self._options.delete_cookie(name) for name in evicted),
+            replace(self._options, path=index_path).set_cookie(PENDING_INDEX, index, TRANSACTION_LIFETIME),
+        ]
 
     def consume(self, environ: WSGIEnvironment, state: str) -> LoginTransaction | None:
         """The transaction this ``state`` started, once; None if unknown, expired or used."""
+        if not is_valid_state(state):
+            return None
         name = cookie_name_for(state)
-        value = cookies.read_prefixed(environ.get("HTTP_COOKIE", ""), name).get(name)
+        value = cookies.read_matching(environ.get("HTTP_COOKIE", ""), LOGIN_COOKIE_NAME).get(name)
         plaintext = self._sealer.unseal(value) if value else None
         tx = _decode(plaintext) if plaintext else None
         now = int(self._clock())
-        if tx is None or not hmac.compare_digest(tx.state, state):
+        if tx is None or not hmac.compare_digest(tx.state.encode(), state.encode()):
             return None
         if now - tx.created_at > TRANSACTION_LIFETIME or not self._mark_consumed(name, now):
             return None
@@ -84,7 +146,7 @@ class Transactions:
 
     def clear_all(self, environ: WSGIEnvironment) -> list[tuple[str, str]]:
         """Delete every login cookie this request carried (after a login, none is useful)."""
-        found = cookies.read_prefixed(environ.get("HTTP_COOKIE", ""), TRANSACTION_COOKIE_PREFIX)
+        found = cookies.read_matching(environ.get("HTTP_COOKIE", ""), LOGIN_COOKIE_NAME)
         return [self._options.delete_cookie(name) for name in sorted(found)]
 
     def clear(self, state: str) -> tuple[str, str]:

@@ -121,3 +121,55 @@ def test_redis_revocation_list_reaches_cookie_sessions_in_other_processes(build_
         assert time.monotonic() < deadline, "the logout never reached the other process"
         time.sleep(0.05)
     worker_b.get("/x", headers=JSON, status=401)
+
+
+class _FailsOnce:
+    """Wraps a registry method: the first call raises as a Redis outage does, the next ones pass."""
+
+    def __init__(self, method):
+        self.method = method
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == 1:
+            from auth0_wsgi.stores.server import StoreUnavailable
+            raise StoreUnavailable("The session store is unavailable; please try again shortly.")
+        return self.method(*args, **kwargs)
+
+
+@pytest.mark.parametrize("step", ["revoke", "claim_once"], ids=["ending-the-sessions-fails",
+                                                                 "remembering-the-jti-fails"])
+def test_a_logout_that_failed_half_way_is_done_by_the_providers_retry(app, fake, monkeypatch, step):
+    """The jti is remembered only once the sessions are ended: a retry of the same token must work."""
+    log_in(app)
+    logouts = app.app.collaborators.logouts
+    monkeypatch.setattr(logouts, step, _FailsOnce(getattr(logouts, step)))
+    token = logout_token(fake)
+    assert post(app, token, status=503).json["error"] == "session_store_unavailable"
+    post(app, token)  # the provider retries the same token
+    app.get("/x", headers=JSON, status=401)
+    assert post(app, token, status=400).json["error"] == "invalid_request"  # a replay after success
+
+
+def test_a_redis_outage_during_a_cookie_session_logout_is_retried(build_app, fake, redis_url, monkeypatch):
+    """The revocation list in Redis: its write fails once (Redis down), the retry ends the session."""
+    from redis.client import Pipeline
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    app = build_app(session_store="cookie", revocation_store=redis_url)
+    log_in(app)
+    original, calls = Pipeline.execute, []
+
+    def execute_failing_once(pipeline, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RedisConnectionError("Redis went away")
+        return original(pipeline, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", execute_failing_once)
+    token = logout_token(fake)
+    assert post(app, token, status=503).json["error"] == "session_store_unavailable"
+    post(app, token)
+    app.get("/x", headers=JSON, status=401)
+    assert post(app, token, status=400).json["error"] == "invalid_request"

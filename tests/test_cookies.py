@@ -1,4 +1,4 @@
-"""read_cookies / read_prefixed / chunk / join_chunks / CookieOptions against real Set-Cookie headers."""
+"""read_cookies / read_matching / chunk / join_chunks / CookieOptions against real Set-Cookie headers."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from auth0_wsgi.cookies import (
     chunk,
     join_chunks,
     read_cookies,
-    read_prefixed,
+    read_matching,
 )
+from auth0_wsgi.transaction import LOGIN_COOKIE_NAME
 
 NAME = "auth0_session"
 B64URL = string.ascii_letters + string.digits + "-_."
@@ -57,18 +58,92 @@ def test_read_cookies(header, expected):
     assert read_cookies(header, NAME) == expected
 
 
-PREFIXED = [
-    ("two-transactions", "a0tx.abc=1; other=2; a0tx.def=3", {"a0tx.abc": "1", "a0tx.def": "3"}),
-    ("lookalike-ignored", "xa0tx.abc=1; a0txabc=2", {}),
-    ("first-duplicate-wins", "a0tx.abc=1; a0tx.abc=2", {"a0tx.abc": "1"}),
-    ("absent", "a=1; b=2", {}),
-    ("no-equals-ignored", "a0tx.abc; b=2", {}),
+# Names a browser may send us that we never set: each must be ignored, never echoed into a Set-Cookie
+# (WebOb's make_cookie raises on most of them, and a 500 on /logout is the least of the harm).
+STRAY_NAMES = [
+    pytest.param(f"{NAME}.(", id="parenthesis"),
+    pytest.param(f"{NAME}.\xe9", id="latin-1-letter"),
+    pytest.param(f"{NAME}. 1", id="space-inside"),
+    pytest.param(f"{NAME}.1 x", id="space-then-more"),
+    pytest.param(f"{NAME}.99", id="beyond-max-chunks"),
+    pytest.param(f"{NAME}.{MAX_CHUNKS}", id="max-chunks-itself"),
+    pytest.param(f"{NAME}.x", id="letter"),
+    pytest.param(f"{NAME}.01", id="leading-zero"),
+    pytest.param(f"{NAME}.-1", id="negative"),
+    pytest.param(f"{NAME}.+1", id="plus-sign"),
+    pytest.param(f"{NAME}.\uff11", id="fullwidth-digit"),
+    pytest.param(f"{NAME}.", id="dot-only"),
+    pytest.param(f"{NAME}.0.1", id="two-indexes"),
 ]
 
 
-@pytest.mark.parametrize(("header", "expected"), [r[1:] for r in PREFIXED], ids=[r[0] for r in PREFIXED])
-def test_read_prefixed(header, expected):
-    assert read_prefixed(header, "a0tx.") == expected
+@pytest.mark.parametrize("stray", STRAY_NAMES)
+def test_read_cookies_ignores_names_we_never_set(stray):
+    assert read_cookies(f"{stray}=v", NAME) == {}
+    expected = {f"{NAME}.0": "AA", f"{NAME}.1": "BB"}
+    assert read_cookies(f"{stray}=v; {NAME}.0=AA; {NAME}.1=BB", NAME) == expected
+
+
+def test_read_cookies_accepts_every_chunk_name_we_write():
+    header = "; ".join(f"{NAME}.{i}=v{i}" for i in range(MAX_CHUNKS))
+    assert read_cookies(header, NAME) == {f"{NAME}.{i}": f"v{i}" for i in range(MAX_CHUNKS)}
+
+
+LOGIN = "a0tx.AbCdEfGhIjKl-_09"  # the shape of a real login cookie's name: a0tx.<16 base64url>
+LOGIN_2 = "a0tx.ZyXwVuTsRqPo_-98"
+STRAY_LOGIN_NAMES = [
+    pytest.param("a0tx.(", id="parenthesis"),
+    pytest.param("a0tx.\xe9", id="latin-1-letter"),
+    pytest.param("a0tx. AbCdEfGhIjKl-_0", id="space-inside"),
+    pytest.param("a0tx.abc", id="too-short"),
+    pytest.param(LOGIN + "9", id="too-long"),
+    pytest.param("a0tx.AbCdEfGhIjKl-_0=", id="padding"),
+    pytest.param("a0tx.AbCdEfGhIjKl+/09", id="standard-base64"),
+    pytest.param("a0tx.", id="prefix-only"),
+    pytest.param("a0tx", id="no-dot"),
+    pytest.param("xa0tx.AbCdEfGhIjKl-_09", id="lookalike-before"),
+]
+
+
+@pytest.mark.parametrize("stray", STRAY_LOGIN_NAMES)
+def test_login_cookie_reader_ignores_names_we_never_set(stray):
+    assert read_matching(f"{stray}=v; {LOGIN}=ours", LOGIN_COOKIE_NAME) == {LOGIN: "ours"}
+
+
+def test_login_cookie_reader_finds_every_pending_login():
+    header = f"{LOGIN}=1; other=2; {LOGIN_2}=3"
+    assert read_matching(header, LOGIN_COOKIE_NAME) == {LOGIN: "1", LOGIN_2: "3"}
+
+
+# One parser for both readers: the same header rules whatever the name. "{n}" is our cookie's name.
+SAME_RULES = [
+    pytest.param("{n}=abc", {"{n}": "abc"}, id="alone"),
+    pytest.param("a=1; {n}=abc; b=2", {"{n}": "abc"}, id="among-others"),
+    pytest.param("{n}=first; {n}=second", {"{n}": "first"}, id="first-duplicate-wins"),
+    pytest.param("  {n} =  abc  ;other=1", {"{n}": "abc"}, id="whitespace-stripped"),
+    pytest.param("a=1;{n}=abc;b=2", {"{n}": "abc"}, id="no-space-after-semicolon"),
+    pytest.param('{n}="abc"', {"{n}": "abc"}, id="quoted-value"),
+    pytest.param('{n}= "abc" ', {"{n}": "abc"}, id="quoted-value-with-whitespace"),
+    pytest.param("{n}=a=b", {"{n}": "a=b"}, id="value-with-equals"),
+    pytest.param("{n}=", {"{n}": ""}, id="empty-value"),
+    pytest.param("{n}; other=1", {}, id="name-without-equals-ignored"),
+    pytest.param("other={n}", {}, id="name-only-in-a-value"),
+    pytest.param("utm=a {n}=ATTACKER; {n}=REAL", {"{n}": "REAL"}, id="inside-a-value-after-a-space"),
+    pytest.param("utm=a\t{n}=ATTACKER;{n}=REAL", {"{n}": "REAL"}, id="inside-a-value-after-a-tab"),
+    pytest.param("\x85{n}=ATTACKER; {n}=REAL", {"{n}": "REAL"}, id="after-a-c1-control"),
+    pytest.param("\xa0{n}=ATTACKER; {n}=REAL", {"{n}": "REAL"}, id="after-a-no-break-space"),
+    pytest.param("", {}, id="empty-header"),
+]
+READERS = [
+    pytest.param(NAME, lambda header: read_cookies(header, NAME), id="session-reader"),
+    pytest.param(LOGIN, lambda header: read_matching(header, LOGIN_COOKIE_NAME), id="login-reader"),
+]
+
+
+@pytest.mark.parametrize(("name", "read"), READERS)
+@pytest.mark.parametrize(("header", "expected"), SAME_RULES)
+def test_both_readers_follow_the_same_rules(name, read, header, expected):
+    assert read(header.format(n=name)) == {k.format(n=name): v for k, v in expected.items()}
 
 
 # -- Set-Cookie ---------------------------------------------------------------------------------------

@@ -25,6 +25,10 @@ def test_full_login_refresh_and_logout_log_nothing_secret(app, fake, caplog):
     verifier = fake.last_token_request["code_verifier"]
     app.get("/x", headers={"Accept": "application/json"})  # refresh
     session = app.get("/x").json
+    refresh_tokens = list(fake.refresh_tokens)  # the rotated refresh token the session now holds
+    assert len(refresh_tokens) == 1, "no refresh token was issued: the check below would prove nothing"
+    session_cookies = [v for k, v in app.cookies.items() if k.startswith("auth0_session")]
+    assert session_cookies, "no session cookie: the check below would prove nothing"
     app.get("/logout")
     app.get(start_login(app)[0])
     app.get("/callback?error=access_denied&error_description=nope&state=zzz", status=400)  # errors too
@@ -34,8 +38,9 @@ def test_full_login_refresh_and_logout_log_nothing_secret(app, fake, caplog):
         "code": code, "state": params["state"], "nonce": params["nonce"], "verifier": verifier,
         "client secret": CLIENT_SECRET, "session secret": SECRET,
         "access token": session["auth0.access_token"], "id token": session["auth0.id_token"],
-        "refresh token": next(iter(fake.refresh_tokens), "none-left"),
-        "cookie": app.cookies.get("auth0_session", "no-cookie"),
+        **{f"refresh token {i}": token for i, token in enumerate(refresh_tokens)},
+        **{f"session cookie {i}": value for i, value in enumerate(session_cookies)},
+        **{f"login cookie {k}": v for k, v in app.cookies.items() if k.startswith("a0tx")},
     }
     for name, value in secrets.items():
         assert value and value not in text, f"the {name} reached a log line"

@@ -195,14 +195,19 @@ def test_logout_falls_back_to_auth0_v2_logout(app, fake):
     assert query_of(location) == {"client_id": "fake-client", "returnTo": BASE_URL + "/"}
 
 
-def test_replayed_cookie_after_logout_still_decrypts_with_the_cookie_store(build_app):
-    """Documented limit of the cookie store: a copied cookie lives until it expires (see README)."""
+def test_copied_cookie_after_logout_works_only_where_the_revocation_list_does_not_reach(build_app, tmp_path):
+    """Documented limit of the cookie store: logout revokes the session's sid in the revocation list,
+    which reaches this host's workers by default (revocation_store = file); another host keeps
+    accepting a copied cookie until it expires, unless the list is in Redis (see README)."""
     app = build_app()
+    other_host = build_app(refresh_lock_dir=str(tmp_path / "other-host"))
     log_in(app)
     copied = app.cookies["auth0_session"]
     app.get("/logout")
     app.set_cookie("auth0_session", copied)
-    assert app.get("/x", headers=JSON).status_int == 200
+    assert app.get("/x", headers=JSON, status=401).json["error"] == "login_required"
+    other_host.set_cookie("auth0_session", copied)
+    assert other_host.get("/x", headers=JSON).status_int == 200
 
 
 @pytest.mark.parametrize("payload", [

@@ -13,6 +13,7 @@ import time
 import pytest
 import webtest
 
+from auth0_wsgi.cookies import MAX_CHUNKS
 from tests.security.conftest import (
     HTML,
     JSON,
@@ -163,13 +164,16 @@ def test_1mb_login_cookie_under_the_pending_states_name_is_refused(fake):
 
 
 def test_logout_deletes_every_chunk_the_browser_sent(chunked):
-    """Stale or planted chunks do not outlive a logout (they would shadow the next session)."""
+    """Stale or planted chunks do not outlive a logout (they would shadow the next session); names
+    beyond the chunks we could have written are never read, so never echoed (see the stray-name tests)."""
     mw, chunks, _ = chunked
-    sent = _named(chunks) + [(f"{NAME}.{i}", "junk") for i in range(3, 50)]
-    result = wsgi_call(mw, "/logout", headers={"Cookie": cookie_header(sent)})
+    readable = _named(chunks) + [(f"{NAME}.{i}", "junk") for i in range(3, MAX_CHUNKS)]
+    beyond = [(f"{NAME}.{i}", "junk") for i in range(MAX_CHUNKS, 50)]
+    result = wsgi_call(mw, "/logout", headers={"Cookie": cookie_header(readable + beyond)})
     assert result.status == 302
     deleted = {v.split("=", 1)[0] for v in result.all("Set-Cookie") if "Max-Age=0" in v}
-    assert {name for name, _ in sent} <= deleted
+    assert {name for name, _ in readable} <= deleted
+    assert not deleted & {name for name, _ in beyond}
 
 
 # -- non-ASCII bytes in our cookies, on every store ----------------------------------------------------------
@@ -196,3 +200,66 @@ def test_non_ascii_cookie_values_mean_no_session_on_every_store(make_app, cookie
     assert result.status == status, result.text
     if result.status == 200:
         assert "auth0.user" not in result.json
+
+
+# -- cookies with names we never set, on every store ---------------------------------------------------
+
+STRAY = [
+    pytest.param(f"{NAME}.(", id="session-parenthesis"),
+    pytest.param(f"{NAME}.\xe9", id="session-latin-1-letter"),
+    pytest.param(f"{NAME}. x", id="session-space"),
+    pytest.param(f"{NAME}.99", id="session-beyond-max-chunks"),
+    pytest.param(f"{NAME}.x", id="session-letter"),
+    pytest.param("a0tx.(", id="login-parenthesis"),
+    pytest.param("a0tx.\xe9", id="login-latin-1-letter"),
+    pytest.param("a0tx. x", id="login-space"),
+    pytest.param("a0tx.x", id="login-short"),
+]
+STRAY_WHERE = [
+    pytest.param("/callback", "code=c&state=s", JSON, 400, id="callback"),
+    pytest.param("/logout", "", HTML, 302, id="logout"),
+    pytest.param("/x", "", JSON, 401, id="protected-api"),
+    pytest.param("/x", "", HTML, 302, id="protected-page"),
+]
+
+
+def _set_cookie_names(result) -> list[str]:
+    return [v.split("=", 1)[0] for v in result.all("Set-Cookie")]
+
+
+@pytest.mark.parametrize("path, qs, headers, status", STRAY_WHERE)
+@pytest.mark.parametrize("stray", STRAY)
+def test_cookie_named_oddly_means_no_session_and_is_never_echoed(make_app, stray, path, qs, headers, status):
+    """A cookie we never set (another app's, or planted) is ignored: no 500, never in a Set-Cookie."""
+    result = wsgi_call(make_app(), path, qs, headers={**headers, "Cookie": f"{stray}=junk"})
+    assert result.escaped is None, f"escaped the middleware: {result.escaped}"
+    assert result.status == status, result.text
+    assert stray not in _set_cookie_names(result)
+    if result.status >= 400 and headers is JSON:
+        assert result.json["error"] in ("invalid_state", "login_required")
+
+
+@pytest.mark.parametrize("stray", STRAY)
+def test_cookie_named_oddly_beside_a_real_session_changes_nothing(make_app, stray):
+    app = make_app()
+    login(app)
+    cookie = cookie_header([(stray, "junk"), *app.cookies.items()])
+    api = wsgi_call(app, "/x", headers={**JSON, "Cookie": cookie})
+    assert api.status == 200, api.escaped or api.text
+    assert api.json["auth0.user"]["sub"] == "auth0|alice"
+    logout = wsgi_call(app, "/logout", headers={"Cookie": cookie})
+    assert logout.status == 302, logout.escaped or logout.text
+    assert NAME in _set_cookie_names(logout)
+    assert stray not in _set_cookie_names(logout)
+
+
+@pytest.mark.parametrize("stray", STRAY)
+def test_cookie_named_oddly_does_not_stop_a_login(make_app, stray):
+    app = make_app()
+    callback, _ = begin(app)
+    path, _, qs = callback.partition("?")
+    cookie = cookie_header([(stray, "junk"), *app.cookies.items()])
+    result = wsgi_call(app, path, qs, headers={"Cookie": cookie})
+    assert result.status == 302, result.escaped or result.text
+    assert result.opens_session()
+    assert stray not in _set_cookie_names(result)

@@ -1,16 +1,21 @@
 """The limits SECURITY.md documents, shown to hold exactly as documented (and where they stop).
 
 The cookie store's logout limit itself is tests/test_session_flow.py::
-test_replayed_cookie_after_logout_still_decrypts_with_the_cookie_store; its server-side counterpart is
+test_copied_cookie_after_logout_works_only_where_the_revocation_list_does_not_reach; its server-side
+counterpart is
 tests/test_server_store.py::test_logout_deletes_the_record_so_a_replayed_cookie_is_refused.
 """
 
 from __future__ import annotations
 
+import random
+import string
+import urllib.request
+
 import pytest
 import webtest
 
-from tests.security.conftest import JSON, cookie_header, login, middleware, wsgi_call
+from tests.security.conftest import BASE_URL, JSON, begin, cookie_header, login, middleware, wsgi_call
 
 
 def _client(mw) -> webtest.TestApp:
@@ -56,3 +61,26 @@ def test_redis_store_sessions_are_shared_and_logout_revokes_everywhere(fake, red
     assert wsgi_call(worker_b, "/x", headers={**JSON, "Cookie": cookies}).status == 200
     assert wsgi_call(worker_a, "/logout", headers={"Cookie": cookies}).status == 302
     assert wsgi_call(worker_b, "/x", headers={**JSON, "Cookie": cookies}).status == 401
+
+
+def _cookie_header_sent_to(client: webtest.TestApp, path: str) -> str:
+    """The Cookie header the client's jar (path rules included) would send to ``path``."""
+    request = urllib.request.Request(BASE_URL + path)
+    client.cookiejar.add_cookie_header(request)
+    return request.get_header("Cookie") or ""
+
+
+def test_forced_logins_keep_three_login_cookies_and_the_newest_logins_complete(fake):
+    """SECURITY.md, limit 8: ten logins in a row (a redirect loop, a user hammering a link) with a
+    hostile 2 KB return_to leave the callback's Cookie header far below gunicorn's 8,190 bytes."""
+    client = _client(middleware(fake))
+    noise = random.Random(0).choices(string.ascii_letters + string.digits, k=2043)  # noqa: S311 - test data
+    return_to = "/r?q=" + "".join(noise)
+    callbacks = [begin(client, return_to)[0] for _ in range(10)]
+    header = _cookie_header_sent_to(client, "/callback")
+    login_cookies = [c for c in header.split("; ") if c.startswith("a0tx.")]
+    assert len(login_cookies) == 3, f"{len(login_cookies)} login cookies sent to the callback"
+    assert len(header) < 4096, f"{len(header)} bytes"
+    assert client.get(callbacks[0], headers=JSON, status=400).json["error"] == "invalid_state"  # evicted
+    for callback in callbacks[-3:]:  # three tabs still pending: each completes
+        assert client.get(callback).headers["Location"] == BASE_URL + "/r"

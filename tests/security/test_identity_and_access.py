@@ -144,6 +144,73 @@ def test_public_prefixes_match_whole_segments_exactly(fake, path, public):
     assert result.status == (200 if public else 401)
 
 
+# PATH_INFO as a server hands it over, for paths that some layer after us (a second decoding, a
+# Tomcat/Spring/Jetty proxy cutting ";params", IIS or a Windows file system reading "\\" as "/" and
+# dropping trailing dots and spaces) resolves as /admin: none of them is public.
+RESOLVES_ELSEWHERE = [
+    pytest.param("/public/..;/admin", id="tomcat-path-parameter"),
+    pytest.param("/public/..;jsessionid=1/admin", id="tomcat-jsessionid"),
+    pytest.param("/public/.;/..;/admin", id="tomcat-dot-and-parent"),
+    pytest.param("/public/%2e%2e/admin", id="encoded-dots-decoded-again"),
+    pytest.param("/public/%2E%2E/admin", id="encoded-dots-upper-case"),
+    pytest.param("/public/.%2e/admin", id="half-encoded-dots"),
+    pytest.param("/public/%252e%252e/admin", id="double-encoded-dots"),
+    pytest.param("/public/%25252e%25252e/admin", id="triple-encoded-dots"),
+    pytest.param("/public/..%2fadmin", id="encoded-slash"),
+    pytest.param("/public/..\\admin", id="backslash-after-dots"),
+    pytest.param("/public\\..\\admin", id="backslashes-only"),
+    pytest.param("/public/%5c..%5cadmin", id="encoded-backslashes"),
+    pytest.param("/public/%2e%2e%5cadmin", id="encoded-dots-and-backslash"),
+    pytest.param("/public//../admin", id="empty-segment-then-parent"),
+    pytest.param("/public/.../admin", id="three-dots-windows"),
+    pytest.param("/public/.. /admin", id="trailing-space-windows"),
+    pytest.param("/public/. ./admin", id="dot-space-dot"),
+    pytest.param("/public/..%20/admin", id="encoded-trailing-space"),
+    pytest.param("/public/..%00/admin", id="trailing-nul"),
+    pytest.param("/public/%c0%ae%c0%ae/admin", id="overlong-utf8-dots"),
+    pytest.param("/public/x/..", id="parent-at-the-end"),
+]
+STILL_PUBLIC = [
+    pytest.param("/public/x", id="plain"),
+    pytest.param("/public/a.b", id="dot-inside-a-name"),
+    pytest.param("/public/.well-known", id="leading-dot-name"),
+    pytest.param("/public/..x", id="dots-then-letters"),
+    pytest.param("/public/x;v=1", id="path-parameter"),
+    pytest.param("/public/%41", id="encoded-letter"),
+]
+
+
+def _resource_server(fake, app):
+    from auth0_wsgi.resource_server import ResourceServerMiddleware
+    from tests.support.fake_provider import AUDIENCE
+
+    return ResourceServerMiddleware(app, issuer=fake.issuer, audience=AUDIENCE, public_paths="/public")
+
+
+FILTERS = [
+    pytest.param(lambda fake: middleware(fake, identity_app, public_paths="/public"), id="login-filter"),
+    pytest.param(lambda fake: _resource_server(fake, identity_app), id="resource-server-filter"),
+]
+
+
+@pytest.mark.parametrize("make", FILTERS)
+@pytest.mark.parametrize("path", RESOLVES_ELSEWHERE)
+def test_a_path_another_layer_resolves_elsewhere_is_never_public(fake, make, path):
+    result = wsgi_call(make(fake), path, headers=JSON)
+    assert result.escaped is None, result.escaped
+    assert not result.app_called, f"{path!r} was served without credentials as if it were under /public"
+    assert result.status == 401
+
+
+@pytest.mark.parametrize("make", FILTERS)
+@pytest.mark.parametrize("path", STILL_PUBLIC)
+def test_odd_but_harmless_paths_under_a_public_prefix_stay_public(fake, make, path):
+    """The control: the table above must not pass because nothing is public any more."""
+    result = wsgi_call(make(fake), path, headers=JSON)
+    assert result.status == 200, result.escaped or result.text
+    assert result.app_called
+
+
 def _pyramid_traversal_app():
     """A Pyramid app routed by traversal, which resolves '..' segments (pyramid.traversal.split_path_info)."""
     from pyramid.config import Configurator

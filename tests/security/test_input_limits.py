@@ -7,6 +7,11 @@ refused before any key is fetched.
 
 from __future__ import annotations
 
+import io
+import json
+import random
+import socket
+import string
 from urllib.parse import urlencode
 
 import pytest
@@ -23,7 +28,8 @@ from tests.security.conftest import (
     query,
     wsgi_call,
 )
-from tests.test_backchannel_logout import logout_token
+from tests.support.logout_tokens import logout_token
+from tests.support.servers import serve
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -80,8 +86,10 @@ def test_over_long_logout_return_to_goes_to_post_logout_redirect(fake):
     assert len(result.header("Location")) < 4096
 
 
-def test_1mb_id_token_is_refused_before_any_key_is_fetched(fake):
-    fake.id_token_claims = lambda c: {**c, "padding": "x" * 1_000_000}
+def test_oversized_id_token_is_refused_before_any_key_is_fetched(fake):
+    # Over the 16 KB ID-token limit, under the 256 KB cap on a whole provider answer (a larger
+    # answer is refused unread: tests/test_provider_faults.py::test_huge_provider_answer_is_refused...).
+    fake.id_token_claims = lambda c: {**c, "padding": "x" * 100_000}
     app = webtest.TestApp(middleware(fake), extra_environ={"HTTP_HOST": "app.test"})
     callback, _ = begin(app)
     response = app.get(callback, headers=JSON, status=400)
@@ -143,3 +151,112 @@ def test_login_still_works_after_the_limits_were_probed(fake):
     wsgi_call(mw, "/callback", urlencode({**params, "pad": "x" * 100_000}), headers={"Cookie": cookies})
     app = webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
     assert login(app, "/ok").headers["Location"] == BASE_URL + "/ok"
+
+
+# -- the login cookie: its size whatever the return path -----------------------------------------------
+
+# A 512-byte return path, the state, nonce and verifier, sealing and the attributes: about 1 KB.
+LOGIN_COOKIE_BOUND = 1100
+def _noise(alphabet: str, length: int) -> str:
+    """Deterministic but incompressible: the login cookie is compressed before it is sealed."""
+    return "".join(random.Random(length).choices(alphabet, k=length))  # noqa: S311 - test data
+
+
+B64URL = string.ascii_letters + string.digits + "-_"
+HOSTILE_RETURN_TO = [
+    pytest.param("/" + _noise(B64URL, 2047), id="2kb-random-path"),
+    pytest.param("/r?q=" + _noise(B64URL, 2043), id="2kb-random-query"),
+    pytest.param("/" + _noise("".join(map(chr, range(0x4E00, 0x6000))), 2000), id="2000-random-cjk"),
+    pytest.param("/" + _noise("".join(map(chr, range(0xA0, 0x100))), 2047), id="2kb-random-latin-1"),
+]
+
+
+@pytest.mark.parametrize("return_to", HOSTILE_RETURN_TO)
+def test_login_cookie_stays_near_1kb_whatever_the_return_to(fake, return_to):
+    result = wsgi_call(middleware(fake), "/login", urlencode({"return_to": return_to}))
+    assert result.status == 302, result.escaped or result.text
+    (login_cookie,) = [v for v in result.all("Set-Cookie") if v.startswith("a0tx.")]
+    assert len(login_cookie) <= LOGIN_COOKIE_BOUND, f"{len(login_cookie)} bytes"
+
+
+LONG_RETURN_TO = [
+    pytest.param("/" + "a" * 511, "/" + "a" * 511, id="512-bytes-kept-whole"),
+    pytest.param("/reports/7?q=" + "x" * 600, "/reports/7", id="long-query-dropped"),
+    pytest.param("/" + "a" * 600, "/", id="long-path-becomes-root"),
+    pytest.param("/" + "a" * 600 + "?q=1", "/", id="long-path-with-query-becomes-root"),
+    pytest.param("/" + "\u6587" * 60, "/", id="non-ascii-counted-encoded"),
+]
+
+
+@pytest.mark.parametrize("return_to, lands_on", LONG_RETURN_TO)
+def test_long_return_to_is_shortened_before_it_rides_in_the_login_cookie(fake, return_to, lands_on):
+    app = webtest.TestApp(middleware(fake), extra_environ={"HTTP_HOST": "app.test"})
+    assert login(app, return_to).headers["Location"] == BASE_URL + lands_on
+
+
+# -- back-channel logout: a Content-Length that is not a plain number ---------------------------------------
+
+class _CountingInput(io.BytesIO):
+    """A request body that counts the bytes the middleware read from it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.bytes_read = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        data = super().readline(size)
+        self.bytes_read += len(data)
+        return data
+
+
+def _padded_valid_logout_body(fake) -> bytes:
+    """A valid logout token, padded past the 64 KB limit: accepted only if the limit is bypassed."""
+    return urlencode({"logout_token": logout_token(fake), "pad": "x" * 100_000}).encode()
+
+
+BAD_CONTENT_LENGTHS = [
+    pytest.param("-1", id="negative"),
+    pytest.param("-100000", id="large-negative"),
+    pytest.param("abc", id="not-a-number"),
+    pytest.param("1e3", id="exponent"),
+    pytest.param(" 5", id="leading-space"),
+    pytest.param("5 ", id="trailing-space"),
+    pytest.param("+5", id="plus-sign"),
+    pytest.param("0x10", id="hexadecimal"),
+    pytest.param("1_000", id="underscore"),
+    pytest.param("\u0665", id="arabic-indic-digit"),
+    pytest.param("9" * 40, id="huge"),
+    pytest.param("", id="empty"),
+]
+
+
+@pytest.mark.parametrize("length", BAD_CONTENT_LENGTHS)
+def test_backchannel_content_length_that_is_not_a_plain_number_is_refused_unread(fake, length):
+    body = _CountingInput(_padded_valid_logout_body(fake))
+    result = wsgi_call(middleware(fake), "/backchannel-logout", method="POST", headers={"Content-Type": FORM},
+                       environ={"CONTENT_LENGTH": length, "wsgi.input": body})
+    assert result.status == 400, result.escaped or result.text
+    assert result.json["error"] == "invalid_request"
+    assert body.bytes_read == 0
+
+
+def test_backchannel_negative_content_length_under_wsgiref_is_refused(fake):
+    """wsgiref hands "-1" over as it came; read(-1) would read the whole body past the 64 KB limit."""
+    body = _padded_valid_logout_body(fake)
+    with serve(middleware(fake)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"POST /backchannel-logout HTTP/1.0\r\nHost: app.test\r\n"
+                         b"Content-Type: " + FORM.encode() + b"\r\nContent-Length: -1\r\n\r\n" + body)
+            sock.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split()[1] == b"400", status_line
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["error"] == "invalid_request"

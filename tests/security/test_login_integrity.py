@@ -154,3 +154,30 @@ def test_login_replaces_whatever_session_cookie_was_planted(fake, planted):
     for name in (part.split("=")[0].strip() for part in planted.split(";")):
         assert written.get(name) != "planted", f"{name} survived the login"
     assert written.get("auth0_session", "") not in ("", "planted")
+
+
+ODD_STATES = [
+    pytest.param("\xe9" * 43, id="latin-1"),
+    pytest.param("\u6587" * 20, id="cjk"),
+    pytest.param("\ufffd", id="replacement-character"),
+    pytest.param("a b", id="space"),
+    pytest.param("a.b", id="dot"),
+    pytest.param("s" * 200, id="over-long"),
+]
+
+
+@pytest.mark.parametrize("state", ODD_STATES)
+def test_login_cookie_named_after_an_odd_state_is_an_invalid_state_not_a_crash(fake, state):
+    """A real sealed login cookie, renamed after the hash of a state we never issue: refused, a 400."""
+    from auth0_wsgi.transaction import cookie_name_for
+
+    mw = middleware(fake)
+    client = _client(mw)
+    begin(client)
+    (value,) = _tx_cookies(client).values()
+    qs = urlencode({"code": "c", "state": state, "iss": fake.issuer})
+    result = wsgi_call(mw, "/callback", qs, headers={**JSON, "Cookie": f"{cookie_name_for(state)}={value}"})
+    assert result.status == 400, result.escaped or result.text
+    assert result.json["error"] == "invalid_state"
+    assert fake.counts["grant:authorization_code"] == 0
+    assert not result.all("Set-Cookie"), "a state we never issue names no cookie of ours to delete"
