@@ -72,4 +72,5 @@ def test_an_ec_key_on_a_curve_we_cannot_sign_with_is_refused_at_start_up(build_a
     from auth0_wsgi import ConfigError
     key = ECKey.generate_key(curve)
     with pytest.raises(ConfigError, match=r"option 'client_private_key'.*P-256, P-384 or P-521"):
-        build_app(token_endpoint_auth_method="private_key_jwt", client_private_key=key.as_pem(private=True).decode())
+        build_app(token_endpoint_auth_method="private_key_jwt",
+                  client_private_key=key.as_pem(private=True).decode())
