@@ -8,14 +8,17 @@ from .environ import get_access_token, get_id_token, get_user, refresh_access_to
 from .errors import Auth0WSGIError, ConfigError
 from .middleware import Auth0Middleware
 from .resource_server import ResourceServerMiddleware, get_claims, has_scopes, requires_scopes
+from .settings import Auth0Settings, ResourceServerSettings
 
 __version__ = "0.1.0"
 __all__ = [
     "Auth0Middleware",
+    "Auth0Settings",
     "Auth0WSGIError",
     "Config",
     "ConfigError",
     "ResourceServerMiddleware",
+    "ResourceServerSettings",
     "api_session",
     "get_access_token",
     "get_claims",

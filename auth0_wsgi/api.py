@@ -22,7 +22,21 @@ _RETRIED = "_auth0_wsgi_retried"
 
 
 def api_session(environ: WSGIEnvironment) -> requests.Session:
-    """A session whose requests carry ``Authorization: Bearer <access token>`` of this request's user."""
+    """A ``requests.Session`` whose requests carry ``Authorization: Bearer <access token>`` of this
+    request's user.
+
+    When the API answers 401 with ``error="invalid_token"``, the session refreshes the access token
+    once through the middleware (:func:`~auth0_wsgi.refresh_access_token`) and retries the request
+    once. Use it before the response starts, so that rotated tokens reach the session cookie; close
+    it (or use it in a ``with`` block) when done.
+
+    :param environ: the WSGI environ of a logged-in request that passed through the auth0 filter,
+        with an ``audience`` configured.
+    :return: a new session, for this request only: it reads the environ's current access token on
+        each request it sends.
+    :raises RuntimeError: when the environ has no access token (not behind the filter, anonymous,
+        or no ``audience``).
+    """
     if get_access_token(environ) is None:
         raise RuntimeError("no access token in this environ: is the request behind the auth0 filter, "
                            "is the user logged in, and is an 'audience' configured?")
@@ -32,6 +46,8 @@ def api_session(environ: WSGIEnvironment) -> requests.Session:
 
 
 class BearerToken(AuthBase):
+    """``requests`` auth: the environ's current access token; on ``invalid_token``, one refresh and retry."""
+
     def __init__(self, environ: WSGIEnvironment) -> None:
         self._environ = environ
 

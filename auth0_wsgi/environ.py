@@ -17,6 +17,7 @@ ID_TOKEN = "auth0.id_token"
 REMOTE_USER = "REMOTE_USER"
 CONTEXT = "auth0.context"  # the request's RequestContext: how views force a refresh
 MIDDLEWARE = "auth0.middleware"  # set on every request the filter handled, anonymous ones too
+CLAIMS = "auth0.claims"  # the access token's claims, set by the resource-server filter (egg:auth0-wsgi#api)
 MISSING_FILTER = (
     "auth0-wsgi: this request did not pass through the auth0 filter. Put it in front of your app: "
     "a [filter:auth0] section with 'use = egg:auth0-wsgi' and 'pipeline = auth0 <your app>' in "
@@ -40,6 +41,11 @@ def filtered_environ(environ: WSGIEnvironment) -> WSGIEnvironment:
 
     Framework adapters call this so that a forgotten pipeline line fails loudly instead of
     looking like an anonymous user.
+
+    :param environ: the WSGI environ of the current request.
+    :return: the same ``environ``, for chaining.
+    :raises RuntimeError: when the request did not pass through :class:`~auth0_wsgi.Auth0Middleware`
+        (no ``auth0.middleware`` key), with the pipeline line to add.
     """
     if MIDDLEWARE not in environ:
         raise RuntimeError(MISSING_FILTER)
@@ -47,24 +53,51 @@ def filtered_environ(environ: WSGIEnvironment) -> WSGIEnvironment:
 
 
 def get_user(environ: WSGIEnvironment) -> dict[str, Any] | None:
-    """The logged-in user's ID-token claims, or None for an anonymous request."""
-    return environ.get(USER)
+    """The logged-in user's ID-token claims (``environ["auth0.user"]``).
+
+    :param environ: the WSGI environ of a request that passed through the auth0 filter.
+    :return: the claims (``sub``, ``name``, ``email``…; ``sid`` is the login's session id) as this
+        request's own copy, which a view may change; None for an anonymous request.
+    """
+    user: dict[str, Any] | None = environ.get(USER)
+    return user
 
 
 def get_access_token(environ: WSGIEnvironment) -> str | None:
-    """An access token for the configured API, valid for at least ``refresh_leeway`` seconds."""
-    return environ.get(ACCESS_TOKEN)
+    """The access token for the configured API (``environ["auth0.access_token"]``).
+
+    :param environ: the WSGI environ of a request that passed through the auth0 filter.
+    :return: a token valid for at least ``refresh_leeway`` seconds (the middleware refreshed it
+        before calling the app if needed), or None for an anonymous request.
+    """
+    token: str | None = environ.get(ACCESS_TOKEN)
+    return token
 
 
 def get_id_token(environ: WSGIEnvironment) -> str | None:
-    return environ.get(ID_TOKEN)
+    """The raw ID token of the logged-in user (``environ["auth0.id_token"]``).
+
+    :param environ: the WSGI environ of a request that passed through the auth0 filter.
+    :return: the compact JWT, or None for an anonymous request.
+    """
+    token: str | None = environ.get(ID_TOKEN)
+    return token
 
 
 def refresh_access_token(environ: WSGIEnvironment) -> str | None:
-    """Force a refresh now (e.g. after the user's permissions changed); the new access token.
+    """Force a refresh now (e.g. after the user's permissions or roles changed).
 
-    Returns None when the provider refused (the session has ended). Call it before the response
-    starts, so that the rotated tokens reach the session cookie.
+    Call it before the response starts, so that the rotated tokens reach the session cookie; the
+    request's ``auth0.*`` keys are updated too.
+
+    :param environ: the WSGI environ of a logged-in request that passed through the auth0 filter.
+    :return: the new access token; the current one while it is still valid if the provider cannot
+        be reached now; None when the provider refused the refresh (the session has then ended,
+        and this response clears its cookies).
+    :raises RuntimeError: when the request has no session of the filter (not behind the filter, or
+        anonymous).
+    :raises ProviderUnavailable: when the provider cannot be reached and the current access token
+        has expired; its ``retry_after`` says when to try again.
     """
     context = environ.get(CONTEXT)
     if context is None:

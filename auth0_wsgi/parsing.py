@@ -1,13 +1,14 @@
 """Strict converters from ini strings (or native Python values) to typed option values.
 
-Each converter raises ``ValueError`` with a short problem statement; ``config`` adds the option
-name and the fix. Strict on purpose: ``cookie_secure = ture`` must refuse to start, not silently
+Each converter raises ``ValueError`` with a short problem statement; :mod:`options` adds the
+option's name and the fix. What only one option accepts (a path, a secret, a store URL) is in
+:mod:`converters`. Strict on purpose: ``cookie_secure = ture`` must refuse to start, not silently
 mean false (PasteDeploy's ``asbool`` raises too; Pyramid's does not).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -98,3 +99,35 @@ def as_text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a string")
     return value.strip()
+
+
+def as_required_text(value: Any) -> str:
+    text = as_text(value)
+    if not text:
+        raise ValueError("is empty")
+    return text
+
+
+def as_optional_text(value: Any) -> str | None:
+    """Text, or None for an empty value (an option that may be left blank in an ini file)."""
+    return as_text(value) or None
+
+
+def choice(*choices: str) -> Callable[[Any], str]:
+    """A converter to one of ``choices``, matched case-insensitively and returned as spelt here."""
+    def parse(value: Any) -> str:
+        text = as_text(value)
+        for option in choices:
+            if text.lower() == option.lower():
+                return option
+        raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
+    return parse
+
+
+def whole_number(minimum: int, maximum: int) -> Callable[[Any], int]:
+    """A converter to a whole number from ``minimum`` to ``maximum`` (seconds, for most options)."""
+    return lambda value: as_int(value, minimum=minimum, maximum=maximum)
+
+
+def number(minimum: float, maximum: float) -> Callable[[Any], float]:
+    return lambda value: as_float(value, minimum=minimum, maximum=maximum)

@@ -24,29 +24,22 @@ from joserfc.errors import JoseError
 from joserfc.jwk import GuestProtocol, KeySet
 from webob import Request, Response
 
-from . import bearer, parsing, responses
+from . import bearer, options, responses
 from .bearer import BearerError, InsufficientScope, InvalidRequest, InvalidToken, MissingToken
-from .config import (  # the login filter's rules for both
-    issuer_from_settings,
-    merge_environment,
-    parse_option,
-    parse_paths,
-    path_is_under,
-    refuse_unknown,
-)
 from .discovery import Metadata, SigningKeys
-from .errors import ConfigError, ProviderError, ProviderUnavailable
+from .environ import CLAIMS
+from .errors import ProviderError, ProviderUnavailable
 from .logs import get_logger
+from .paths import path_is_under
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from typing_extensions import Unpack  # for type checkers only: no runtime dependency
+
+    from .settings import ResourceServerSettings
 
 log = get_logger(__name__)
 
-CLAIMS = "auth0.claims"
-# Asymmetric only: an API holds no shared secret, and HS* with a public key as the secret is the
-# classic algorithm-confusion forgery. "none" is never a choice.
-SUPPORTED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 MAX_FORM_SCAN = 1024 * 1024  # larger form bodies are not read for a stray access_token
 
 __all__ = ["CLAIMS", "ResourceServerConfig", "ResourceServerMiddleware", "get_claims", "has_scopes",
@@ -56,7 +49,10 @@ __all__ = ["CLAIMS", "ResourceServerConfig", "ResourceServerMiddleware", "get_cl
 # -- configuration --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ResourceServerConfig:
-    """The filter's options, parsed and checked. Build it with :meth:`from_settings`."""
+    """The filter's options (the table :data:`~auth0_wsgi.options.API`), parsed and checked.
+
+    Build it with :meth:`from_settings`.
+    """
 
     issuer: str
     audience: str
@@ -70,60 +66,8 @@ class ResourceServerConfig:
     def from_settings(cls, settings: Mapping[str, Any] | None = None,
                       environ: Mapping[str, str] | None = None) -> ResourceServerConfig:
         """Build from kwargs or ini values; missing options fall back to ``AUTH0_<OPTION>``."""
-        given = {k: v for k, v in dict(settings or {}).items() if v is not None}
-        refuse_unknown(given, _PARSERS, what="an option of the auth0-wsgi API filter",
-                       reference="see docs/resource-server.md")
-        merged = merge_environment(given, os.environ if environ is None else environ, _PARSERS)
-        values: dict[str, Any] = {"issuer": issuer_from_settings(merged)}
-        for name, parse in _PARSERS.items():
-            if name in merged:
-                values[name] = parse_option(name, merged[name], parse, _FIXES)
-        if "audience" not in values:
-            raise ConfigError("audience", "is required", "set it to your API's identifier "
-                              "(Auth0 dashboard, Applications > APIs), or AUTH0_AUDIENCE")
+        values = options.read(options.API, dict(settings or {}), os.environ if environ is None else environ)
         return cls(**values)
-
-
-def _audience(value: Any) -> str:
-    text = parsing.as_text(value)
-    if not text or any(c.isspace() for c in text):
-        raise ValueError(f"{text!r} is not an API identifier")
-    return text
-
-
-def _algorithms(value: Any) -> tuple[str, ...]:
-    names = parsing.as_words(value)
-    if not names:
-        raise ValueError("is empty")
-    chosen: list[str] = []
-    for name in names:
-        if name.lower() == "none":
-            raise ValueError("'none' would accept unsigned tokens")
-        if name.upper().startswith("HS"):
-            raise ValueError(f"{name} needs a shared secret; an API verifies with the provider's public keys")
-        match = next((alg for alg in SUPPORTED_ALGORITHMS if alg.lower() == name.lower()), None)
-        if match is None:
-            raise ValueError(f"{name!r} is not one of {', '.join(SUPPORTED_ALGORITHMS)}")
-        chosen.append(match)
-    return tuple(dict.fromkeys(chosen))
-
-
-_PARSERS: dict[str, Callable[[Any], Any]] = {
-    "audience": _audience,
-    "required_scopes": lambda v: bearer.check_scope_tokens(parsing.as_words(v)),
-    "public_paths": parse_paths,
-    "clock_skew": lambda v: parsing.as_int(v, minimum=0, maximum=600),
-    "http_timeout": lambda v: parsing.as_float(v, minimum=0.1, maximum=120),
-    "algorithms": _algorithms,
-}
-_FIXES = {
-    "audience": "use the API identifier exactly as in the Auth0 dashboard, e.g. https://api.example.com",
-    "required_scopes": "write scope names separated by spaces, e.g. read:messages write:messages",
-    "public_paths": "write absolute paths separated by spaces, e.g. /health /docs",
-    "clock_skew": "use a number of seconds from 0 to 600",
-    "http_timeout": "use a number of seconds from 0.1 to 120",
-    "algorithms": "use the API's signing algorithm from the Auth0 dashboard, normally RS256",
-}
 
 
 # -- verification ---------------------------------------------------------------------------------
@@ -162,10 +106,17 @@ class ResourceServerMiddleware:
     """Requires a valid Bearer access token for the wrapped API; see docs/resource-server.md.
 
     ``ResourceServerMiddleware(app, domain=..., audience=...)``: keyword arguments mirror the ini keys.
+
+    :param app: the WSGI application (the API) to protect.
+    :param config: a ready :class:`ResourceServerConfig`, instead of keyword settings.
+    :param settings: the options (:class:`~auth0_wsgi.settings.ResourceServerSettings`), as ini
+        strings or native values; a missing one falls back to ``AUTH0_<OPTION>``.
+    :raises ConfigError: at start-up, naming the first unknown, wrong or missing option and the fix.
+    :raises TypeError: when both ``config`` and keyword settings are given.
     """
 
     def __init__(self, app: WSGIApplication, config: ResourceServerConfig | None = None, /,
-                 **settings: Any) -> None:
+                 **settings: Unpack[ResourceServerSettings]) -> None:
         if config is not None and settings:
             raise TypeError("pass either a ResourceServerConfig or keyword settings, not both")
         self.app = app
@@ -234,18 +185,38 @@ def _unavailable() -> Response:
 
 # -- for views ------------------------------------------------------------------------------------
 def get_claims(environ: WSGIEnvironment) -> dict[str, Any] | None:
-    """The verified access token's claims, or None when the filter did not authenticate the request."""
-    return environ.get(CLAIMS)
+    """The verified access token's claims (``environ["auth0.claims"]``).
+
+    :param environ: the WSGI environ of a request that passed through :class:`ResourceServerMiddleware`.
+    :return: the claims as a ``dict``, or None when the filter did not authenticate the request (a
+        public path, or no filter in front of the app).
+    """
+    claims: dict[str, Any] | None = environ.get(CLAIMS)
+    return claims
 
 
 def has_scopes(environ: WSGIEnvironment, *scopes: str) -> bool:
-    """Whether the request's token grants every scope (in ``scope`` or Auth0's ``permissions``)."""
+    """Whether the request's token grants every scope (in ``scope`` or Auth0's ``permissions``).
+
+    :param environ: the WSGI environ of a request that passed through :class:`ResourceServerMiddleware`.
+    :param scopes: the scope names that must all be granted; none at all asks only for a verified token.
+    :return: False as well when the request carries no verified token.
+    """
     claims = get_claims(environ)
     return claims is not None and not bearer.missing_scopes(claims, scopes)
 
 
 def requires_scopes(*scopes: str) -> Callable[[WSGIApplication], WSGIApplication]:
-    """Decorate a WSGI callable: 403 ``insufficient_scope`` unless the token grants every scope."""
+    """Decorate a WSGI callable: 403 ``insufficient_scope`` unless the token grants every scope.
+
+    A request without a verified token gets 401 ``missing_token``; the JSON error carries an RFC 6750
+    ``WWW-Authenticate`` challenge naming every required scope.
+
+    :param scopes: the scope names the route needs, all of them.
+    :return: the decorator, which wraps the WSGI callable (keeping its name and docstring).
+    :raises ValueError: at decoration time, for a name that cannot appear in a scope claim (a space,
+        a quote, a backslash).
+    """
     required = bearer.check_scope_tokens(scopes)
 
     def decorate(app: WSGIApplication) -> WSGIApplication:

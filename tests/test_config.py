@@ -1,15 +1,21 @@
-"""Config.from_settings and the parsing converters: good values, bad values, environment, derived values."""
+"""Config.from_settings, the option pipeline and the parsing converters: good values, bad values,
+environment, derived values; the typed settings and the routes that must match the option tables."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import typing
 from typing import Any
 
 import pytest
 
-from auth0_wsgi import parsing
+from auth0_wsgi import options, parsing
 from auth0_wsgi.config import DEFAULT_SCOPE, Config
 from auth0_wsgi.errors import ConfigError
+from auth0_wsgi.middleware import HANDLERS, Auth0Middleware
+from auth0_wsgi.resource_server import ResourceServerConfig, ResourceServerMiddleware
+from auth0_wsgi.settings import Auth0Settings, ResourceServerSettings
 
 DROP = object()  # an override that removes the option
 LONG_SECRET = "s" * 40
@@ -445,6 +451,55 @@ def test_same_settings_give_equal_configs():
     assert build() != build(clock_skew=5)
 
 
+# -- the option tables, the typed settings and the routes agree ----------------------------------
+
+FILTERS = [
+    pytest.param(options.LOGIN, Auth0Settings, Config, id="login-filter"),
+    pytest.param(options.API, ResourceServerSettings, ResourceServerConfig, id="api-filter"),
+]
+
+
+@pytest.mark.parametrize(("table", "typed_settings", "config_class"), FILTERS)
+def test_typed_settings_list_exactly_the_options_the_parser_accepts(table, typed_settings, config_class):
+    assert set(typed_settings.__annotations__) == set(table.names)
+    assert typed_settings.__required_keys__ == frozenset()  # every option may be left out
+    typing.get_type_hints(typed_settings)  # every annotation names a real type
+
+
+@pytest.mark.parametrize(("table", "typed_settings", "config_class"), FILTERS)
+def test_every_parsed_option_is_a_config_field(table, typed_settings, config_class):
+    fields = {field.name for field in dataclasses.fields(config_class)}
+    assert fields == {*table.parsers, "issuer"}
+    assert set(table.required) <= set(table.parsers)
+    assert set(table.fixes) <= set(table.parsers)
+
+
+@pytest.mark.parametrize("middleware", [Auth0Middleware, ResourceServerMiddleware],
+                         ids=["Auth0Middleware", "ResourceServerMiddleware"])
+def test_app_and_config_are_positional_only(middleware):
+    parameters = list(inspect.signature(middleware.__init__).parameters.values())[1:]
+    assert [(p.name, p.kind) for p in parameters] == [
+        ("app", inspect.Parameter.POSITIONAL_ONLY), ("config", inspect.Parameter.POSITIONAL_ONLY),
+        ("settings", inspect.Parameter.VAR_KEYWORD)]
+
+
+def test_every_route_has_a_handler():
+    assert set(HANDLERS) == set(build().routes)
+
+
+def test_routes_follow_their_path_options():
+    config = build(login_path="/auth/in", callback_path="/auth/cb", logout_path="/auth/out",
+                   backchannel_logout_path="/auth/bcl")
+    assert config.routes == {"login": "/auth/in", "callback": "/auth/cb", "logout": "/auth/out",
+                             "backchannel_logout": "/auth/bcl"}
+
+
+def test_two_routes_on_one_path_name_every_route_option():
+    with pytest.raises(ConfigError, match="login_path, callback_path, logout_path and "
+                                          "backchannel_logout_path must differ"):
+        build(backchannel_logout_path="/logout")
+
+
 # -- parsing converters --------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
@@ -551,3 +606,33 @@ def test_as_text_good(value, expected):
 def test_as_text_bad(value):
     with pytest.raises(ValueError, match="is not a string"):
         parsing.as_text(value)
+
+
+@pytest.mark.parametrize(
+    ("parse", "value", "expected"),
+    [
+        pytest.param(parsing.as_required_text, " x ", "x", id="required-text-stripped"),
+        pytest.param(parsing.as_optional_text, " x ", "x", id="optional-text-stripped"),
+        pytest.param(parsing.as_optional_text, "  ", None, id="optional-text-blank-is-None"),
+        pytest.param(parsing.choice("Lax", "Strict"), "STRICT", "Strict", id="choice-canonical-spelling"),
+        pytest.param(parsing.whole_number(0, 10), "10", 10, id="whole-number-at-maximum"),
+        pytest.param(parsing.number(0.1, 2), "0.1", 0.1, id="number-at-minimum"),
+    ],
+)
+def test_converter_combinators_good(parse, value, expected):
+    assert parse(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("parse", "value", "message"),
+    [
+        pytest.param(parsing.as_required_text, "  ", "is empty", id="required-text-blank"),
+        pytest.param(parsing.as_optional_text, 5, "not a string", id="optional-text-int"),
+        pytest.param(parsing.choice("Lax", "Strict"), "None", "is not one of Lax, Strict", id="choice-other"),
+        pytest.param(parsing.whole_number(0, 10), "11", "above the maximum of 10", id="whole-number-above"),
+        pytest.param(parsing.number(0.1, 2), "3", "above the maximum of 2", id="number-above"),
+    ],
+)
+def test_converter_combinators_bad(parse, value, message):
+    with pytest.raises(ValueError, match=message):
+        parse(value)

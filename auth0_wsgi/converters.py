@@ -1,0 +1,152 @@
+"""What a single option accepts, beyond the generic rules of :mod:`parsing`.
+
+Each converter takes an ini string (or a native value) and returns the typed value, or raises
+``ValueError`` with a short problem statement; :mod:`options` adds the option's name and its fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import bearer, client_auth, parsing
+from .proxy import Network, parse_networks
+
+MIN_SECRET_LENGTH = 32
+SUPPORTED_AUTH_METHODS = ("client_secret_post", "client_secret_basic", "private_key_jwt")
+SUPPORTED_ID_TOKEN_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "HS256")
+# Asymmetric only for access tokens: an API holds no shared secret, and HS* with a public key as the
+# secret is the classic algorithm-confusion forgery. "none" is never a choice.
+SUPPORTED_ACCESS_TOKEN_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+                               "ES512")
+# Parameters the middleware owns: letting authorization_params override them would break the flow.
+RESERVED_AUTHORIZE_PARAMS = frozenset(
+    {"client_id", "redirect_uri", "response_type", "state", "nonce", "code_challenge",
+     "code_challenge_method", "scope", "audience", "response_mode"}
+)
+_COOKIE_NAME = re.compile(r"^[A-Za-z0-9!#$&'*+\-.^_`|~]{1,64}$")
+_KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+# -- both filters ---------------------------------------------------------------------------------
+def path(value: Any) -> str:
+    text = parsing.as_text(value)
+    if not text.startswith("/") or text.startswith("//") or any(c in text for c in "?#\\ \t"):
+        raise ValueError(f"{text!r} is not an absolute path like /login")
+    return text.rstrip("/") or "/"
+
+
+def paths(value: Any) -> tuple[str, ...]:
+    return tuple(path(p) for p in parsing.as_words(value))
+
+
+# -- the login filter -----------------------------------------------------------------------------
+def secret_keys(value: Any) -> tuple[str, ...]:
+    keys = parsing.as_words(value)
+    if not keys:
+        raise ValueError("is empty")
+    for key in keys:
+        if len(key) < MIN_SECRET_LENGTH:  # never echo the key: it may be a real one, only short
+            raise ValueError(f"each secret needs at least {MIN_SECRET_LENGTH} characters")
+    return keys
+
+
+def private_key(value: Any) -> str:
+    text = parsing.as_text(value)
+    client_auth.load_private_key(text)  # refuse at start-up what could not sign later
+    return text
+
+
+def scope(value: Any) -> str:
+    return " ".join(dict.fromkeys(parsing.as_words(value)))
+
+
+def authorization_params(value: Any) -> dict[str, str]:
+    params = parsing.as_params(value)
+    clash = sorted(RESERVED_AUTHORIZE_PARAMS & set(params))
+    if clash:
+        raise ValueError(f"{', '.join(clash)} cannot be overridden here")
+    return params
+
+
+def cookie_name(value: Any) -> str:
+    text = parsing.as_text(value)
+    if not _COOKIE_NAME.match(text):
+        raise ValueError(f"{text!r} is not a valid cookie name")
+    return text
+
+
+def key_prefix(value: Any) -> str:
+    text = parsing.as_text(value)
+    if text and not _KEY_PREFIX.match(text):
+        raise ValueError(f"{text!r} is not 1-64 letters, digits, '_', '.' or '-'")
+    return text
+
+
+def directory(value: Any) -> str:
+    """An absolute path; whether it is a directory we may use is checked when the store is built."""
+    text = parsing.as_text(value)
+    if not os.path.isabs(text):
+        raise ValueError(f"{text!r} is not an absolute directory path")
+    return os.path.normpath(text)
+
+
+def store_url(*words: str) -> Callable[[Any], str]:
+    """A converter to one of ``words`` (lower-cased) or a ``redis://``, ``rediss://`` or ``unix://`` URL."""
+    def parse(value: Any) -> str:
+        text = parsing.as_text(value)
+        if text.lower() in words:
+            return text.lower()
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises for a port that is not a number
+        except ValueError:
+            raise ValueError(f"{redact(text)!r} is not a valid URL") from None
+        if parts.scheme in ("redis", "rediss", "unix") and (parts.hostname or parts.path):
+            return text
+        raise ValueError(f"{redact(text)!r} is not {', '.join(words)} or a redis:// / rediss:// URL")
+    return parse
+
+
+def redact(url: str) -> str:
+    """A Redis URL may carry a password: never echo it in an error."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(parts.password, "***")
+    return url
+
+
+def networks(value: Any) -> tuple[Network, ...]:
+    return parse_networks(parsing.as_words(value))
+
+
+# -- the API filter -------------------------------------------------------------------------------
+def api_audience(value: Any) -> str:
+    text = parsing.as_text(value)
+    if not text or any(c.isspace() for c in text):
+        raise ValueError(f"{text!r} is not an API identifier")
+    return text
+
+
+def required_scopes(value: Any) -> tuple[str, ...]:
+    return bearer.check_scope_tokens(parsing.as_words(value))
+
+
+def access_token_algorithms(value: Any) -> tuple[str, ...]:
+    names = parsing.as_words(value)
+    if not names:
+        raise ValueError("is empty")
+    chosen: list[str] = []
+    for name in names:
+        if name.lower() == "none":
+            raise ValueError("'none' would accept unsigned tokens")
+        if name.upper().startswith("HS"):
+            raise ValueError(f"{name} needs a shared secret; an API verifies with the provider's public keys")
+        match = next((alg for alg in SUPPORTED_ACCESS_TOKEN_ALGS if alg.lower() == name.lower()), None)
+        if match is None:
+            raise ValueError(f"{name!r} is not one of {', '.join(SUPPORTED_ACCESS_TOKEN_ALGS)}")
+        chosen.append(match)
+    return tuple(dict.fromkeys(chosen))
