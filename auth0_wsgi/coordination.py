@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
+from .cache import ExpiringMap
 from .lockdir import LockDirectory, LockTimeout
 from .logs import get_logger
 
@@ -35,41 +36,35 @@ class CoordinationTimeout(Exception):
 
 
 class RefreshCoordinator(Protocol):
-    def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes: ...
+    def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes:
+        """``produce()`` for ``key``, or the result it gave another caller less than
+        :data:`RESULT_TTL` seconds ago. Raises what ``produce`` raised (nothing is cached then),
+        :class:`CoordinationTimeout` after waiting ``timeout`` seconds for another caller's
+        ``produce``, and ``StoreUnavailable`` when Redis is down."""
+        ...
 
 
 class LocalCoordinator:
     """A lock per key and an in-memory result cache, for the threads of one process."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
         self._guard = threading.Lock()
         self._locks: dict[str, tuple[threading.Lock, int]] = {}
-        self._results: dict[str, tuple[float, bytes]] = {}
+        # Not bounded by count: a result dropped early makes a late request spend its rotated-out
+        # refresh token, which ends the session. RESULT_TTL bounds it (one entry per refresh).
+        self._results: ExpiringMap[str, bytes] = ExpiringMap(clock=clock)
 
     def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes:
-        cached = self._cached(key)
+        cached = self._results.get(key)
         if cached is not None:
             return cached
         with self._locked(key, timeout):
-            cached = self._cached(key)
+            cached = self._results.get(key)
             if cached is not None:
                 return cached
             result = produce()
-            with self._guard:
-                self._expire()
-                self._results[key] = (self._clock() + RESULT_TTL, result)
+            self._results.put(key, result, RESULT_TTL)
             return result
-
-    def _cached(self, key: str) -> bytes | None:
-        with self._guard:
-            entry = self._results.get(key)
-        return entry[1] if entry and entry[0] > self._clock() else None
-
-    def _expire(self) -> None:
-        now = self._clock()
-        for key in [k for k, (expires, _) in self._results.items() if expires <= now]:
-            del self._results[key]
 
     @contextmanager
     def _locked(self, key: str, timeout: float) -> Iterator[None]:

@@ -3,6 +3,17 @@
 Every error a user can meet has a ``code`` (shown on error pages and in JSON bodies, stable across
 releases so that clients and dashboards can match on it) and an HTTP ``status``. Messages never
 contain a token, a code, a verifier or a secret.
+
+    Auth0WSGIError                      500 server_error
+    ├── ConfigError                     at start-up: names the option and the fix
+    ├── RequestError                    400 (the browser sent something we refuse)
+    ├── LoginRequired                   401
+    ├── TokenError, GrantRejected       400
+    ├── ProviderError                   502 (an answer we cannot use)
+    ├── bearer.BearerError              the resource server's 401/403 (RFC 6750 challenges)
+    └── DependencyUnavailable           503 + Retry-After
+        ├── ProviderUnavailable         provider_unavailable (also a ProviderError)
+        └── StoreUnavailable            session_store_unavailable
 """
 
 from __future__ import annotations
@@ -52,18 +63,41 @@ class LoginRequired(Auth0WSGIError):
 
 
 class ProviderError(Auth0WSGIError):
-    """The provider answered, but with something we cannot use (HTML, a 500, bad JSON): a 502."""
+    """The provider answered, but with something we cannot use (HTML, a 4xx page, bad JSON): a 502.
+
+    A 5xx from the provider is :class:`ProviderUnavailable` (a 503): it says "try again later".
+    """
 
     code = "provider_error"
     status = 502
 
 
-class ProviderUnavailable(ProviderError):
-    """The provider could not be reached in time: a 503, worth retrying."""
+class DependencyUnavailable(Auth0WSGIError):
+    """Something a request needs cannot be reached now: a 503 with ``Retry-After``, worth retrying.
+
+    Raised as one of its subclasses, each with its own stable code; error pages add ``Retry-After``
+    for every one of them, and the middleware answers a request it cannot serve with it.
+    """
+
+    code = "service_unavailable"
+    status = 503
+    retry_after = 5  # seconds, sent as Retry-After
+
+
+class ProviderUnavailable(DependencyUnavailable, ProviderError):
+    """The provider could not be reached in time, or answered a 5xx: a 503, worth retrying."""
 
     code = "provider_unavailable"
     status = 503
-    retry_after = 5
+
+
+class StoreUnavailable(DependencyUnavailable):
+    """The session backend (Redis) cannot be reached: a 503, never a request served as someone else.
+
+    Not a :class:`ProviderError`: the provider may be fine while Redis is down.
+    """
+
+    code = "session_store_unavailable"
 
 
 class TokenError(Auth0WSGIError):

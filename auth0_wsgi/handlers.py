@@ -1,7 +1,8 @@
-"""The three routes the middleware owns: login, callback and logout.
+"""The four routes the middleware owns: login, callback, logout and back-channel logout.
 
 Each takes the WebOb request and the collaborators, and returns a WebOb response; errors are
-raised as :class:`Auth0WSGIError` and rendered by the middleware.
+raised as :class:`Auth0WSGIError` and the middleware renders them with :func:`error_page`, except
+the callback's, which it renders itself to add the headers its error pages need too.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from webob import Request, Response
 
 from . import responses
 from .config import Config
-from .errors import ProviderUnavailable, RequestError, TokenError
+from .errors import Auth0WSGIError, DependencyUnavailable, RequestError, TokenError
 from .logs import get_logger
 from .oidc import OIDCClient
 from .returnpath import kept_for_login, safe_return_path
-from .session import LogoutRegistry, Session, SessionStore
+from .session import Headers, LogoutRegistry, Session, SessionStore
 from .tokens import MAX_LOGOUT_TOKEN_AGE
-from .transaction import Transactions
+from .transaction import Transactions, is_valid_state
 
 log = get_logger(__name__)
 
@@ -55,6 +56,35 @@ def login(request: Request, c: Collaborators) -> Response:
 
 
 def callback(request: Request, c: Collaborators) -> Response:
+    """The provider's redirect back: the session opens, or an error page says why not.
+
+    Either answer sends ``Referrer-Policy: no-referrer``: this URL holds the code and the state,
+    which the next page must not leak in a ``Referer``. An error also deletes the attempt's login
+    cookie: that login can never complete now, and the cookie would ride on every later callback.
+    """
+    try:
+        response = _open_session(request, c)
+        spent: Headers = []
+    except Exception as exc:  # rendered here, like any route's, to send the headers below with it
+        response = error_page(request, exc, c)
+        state = query(request).get("state")
+        spent = [c.transactions.clear(state)] if state is not None and is_valid_state(state) else []
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headerlist.extend(spent)
+    return response
+
+
+def error_page(request: Request, exc: Exception, c: Collaborators) -> Response:
+    """What a route that raised ``exc`` answers: the error's code and message, or a plain 500 for
+    anything else (its details go to our log only, never to the browser)."""
+    if isinstance(exc, Auth0WSGIError):
+        log.warning("%s failed: %s (%s)", request.path_info, exc.code, exc.message)
+        return responses.error_response(request.environ, exc, retry_url=c.login_url)
+    log.error("unexpected error in %s", request.path_info, exc_info=exc)
+    return responses.error_response(request.environ, Auth0WSGIError("Something went wrong."))
+
+
+def _open_session(request: Request, c: Collaborators) -> Response:
     params = _callback_params(request)
     state = params.get("state", "")
     if "error" in params:
@@ -82,7 +112,7 @@ def callback(request: Request, c: Collaborators) -> Response:
 def logout(request: Request, c: Collaborators) -> Response:
     try:
         session = c.store.load(request.environ)
-    except ProviderUnavailable:  # the session store is down: still log the browser out
+    except DependencyUnavailable:  # the session store is down: still log the browser out
         session = None
     requested = safe_return_path(query(request).get("return_to"), default="")
     target = c.config.base_url + requested if requested else c.config.post_logout_redirect

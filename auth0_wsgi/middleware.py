@@ -4,37 +4,53 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from webob import Request, Response
 
 from . import environ as keys
 from . import handlers, responses, stores
-from .config import Config, path_is_under
+from .config import Config
 from .cookies import CookieOptions
-from .errors import Auth0WSGIError, LoginRequired, ProviderUnavailable
+from .errors import DependencyUnavailable, LoginRequired
 from .logs import get_logger
 from .oidc import OIDCClient
+from .paths import path_is_under
 from .proxy import ProxyHeaders
 from .refresh import Refresher
 from .sealing import Sealer
 from .session import Headers, Lifetime, Session, SessionStore
-from .transaction import Transactions, is_valid_state
+from .transaction import Transactions
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from typing_extensions import Unpack  # for type checkers only: no runtime dependency
+
+    from .settings import Auth0Settings
 
 log = get_logger(__name__)
 Route = Callable[[Request, handlers.Collaborators], Response]
+# The handler of each route of ``Config.routes``, where the routes and their paths are declared.
+HANDLERS: dict[str, Route] = {"login": handlers.login, "callback": handlers.callback,
+                              "logout": handlers.logout, "backchannel_logout": handlers.backchannel_logout}
 
 
 class Auth0Middleware:
-    """Requires an Auth0 (OIDC) login for the wrapped WSGI app; see the README for every option.
+    """Requires an Auth0 (OIDC) login for the wrapped WSGI app.
 
     ``Auth0Middleware(app, domain=..., client_id=..., ...)``: keyword arguments mirror the ini keys.
+
+    :param app: the WSGI application to protect.
+    :param config: a ready :class:`~auth0_wsgi.config.Config`, instead of keyword settings.
+    :param settings: the options (:class:`~auth0_wsgi.settings.Auth0Settings`; README, "Configuration
+        reference"), as ini strings or native values; a missing one falls back to ``AUTH0_<OPTION>``.
+    :raises ConfigError: at start-up, naming the first unknown, wrong or missing option and the fix.
+    :raises TypeError: when both ``config`` and keyword settings are given.
     """
 
-    def __init__(self, app: WSGIApplication, config: Config | None = None, /, **settings: Any) -> None:
+    def __init__(self, app: WSGIApplication, config: Config | None = None, /,
+                 **settings: Unpack[Auth0Settings]) -> None:
         # Positional-only: an ini key named "config" lands in ``settings`` and is refused as unknown.
         if config is not None and settings:
             raise TypeError("pass either a Config or keyword settings, not both")
@@ -55,13 +71,11 @@ class Auth0Middleware:
         self.collaborators = handlers.Collaborators(
             config, client, self.store, Transactions(Sealer(config.secret, "transaction"), tx_options),
             backends.logouts)
+        self.session_services = SessionServices(self.store, self.refresher, self.lifetime,
+                                                config.session_cookie_name, config.set_remote_user,
+                                                self.clock)
         self._proxy = ProxyHeaders(config.trusted_proxies) if config.trusted_proxies else None
-        self._routes: dict[str, Route] = {
-            config.login_path: handlers.login,
-            config.callback_path: handlers.callback,
-            config.logout_path: handlers.logout,
-            config.backchannel_logout_path: handlers.backchannel_logout,
-        }
+        self._routes: dict[str, Route] = {path: HANDLERS[name] for name, path in config.routes.items()}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         keys.scrub(environ, self.config.set_remote_user)
@@ -74,17 +88,17 @@ class Auth0Middleware:
             return self._handle(route, environ)(environ, start_response)
         try:
             session = self.store.load(environ)
-        except ProviderUnavailable as error:  # the session store (Redis) is down
+        except DependencyUnavailable as error:  # the session store (Redis) is down
             return responses.error_response(environ, error)(environ, start_response)
         if session is None:
             if self._is_public(path):
                 return self.app(environ, start_response)
             log.debug("no session for a protected path: challenging")
             return self._challenge(environ)(environ, start_response)
-        context = RequestContext(self, environ, session)
+        context = RequestContext(self.session_services, environ, session)
         try:
             context.refresh(environ)
-        except ProviderUnavailable as error:
+        except DependencyUnavailable as error:  # the provider, or the store at the save
             return responses.error_response(environ, error)(environ, start_response)
         if context.session is None:
             return self._ended(environ, path, context.headers, start_response)
@@ -110,49 +124,51 @@ class Auth0Middleware:
     def _handle(self, route: Route, environ: WSGIEnvironment) -> Response:
         request = Request(environ)
         try:
-            response = route(request, self.collaborators)
-        except Auth0WSGIError as error:
-            log.warning("%s failed: %s (%s)", request.path_info, error.code, error.message)
-            response = responses.error_response(environ, error, retry_url=self.collaborators.login_url)
-        except Exception:
-            log.exception("unexpected error in %s", request.path_info)
-            response = responses.error_response(environ, Auth0WSGIError("Something went wrong."))
-        if route is handlers.callback:
-            response.headers["Referrer-Policy"] = "no-referrer"
-            state = handlers.query(request).get("state")
-            if response.status_int >= 400 and state is not None and is_valid_state(state):
-                response.headerlist.append(self.collaborators.transactions.clear(state))
-        return response
+            return route(request, self.collaborators)
+        except Exception as exc:  # every route's alike (the callback renders its own, with its headers)
+            return handlers.error_page(request, exc, self.collaborators)
+
+
+@dataclass(frozen=True)
+class SessionServices:
+    """What an authenticated request needs, built once at start-up: all a RequestContext sees."""
+
+    store: SessionStore
+    refresher: Refresher
+    lifetime: Lifetime
+    session_cookie_name: str
+    set_remote_user: bool  # REMOTE_USER is ours to set, and to remove when the session ends
+    clock: Callable[[], float] = time.time
 
 
 class RequestContext:
     """One authenticated request: its session, the refresh hook views use, the cookies to send."""
 
-    def __init__(self, middleware: Auth0Middleware, environ: WSGIEnvironment, session: Session) -> None:
+    def __init__(self, services: SessionServices, environ: WSGIEnvironment, session: Session) -> None:
         # No reference to the environ here: the environ holds the context, and a cycle would leave
         # every request to the garbage collector (~10 µs each in a worker).
-        self._middleware = middleware
+        self._services = services
         self.session: Session | None = session
         self.headers: Headers = []
         environ[keys.CONTEXT] = self
 
     def refresh(self, environ: WSGIEnvironment, *, force: bool = False) -> str | None:
         """Refresh when due (or when forced); returns the access token, None if the session ended."""
-        middleware, session = self._middleware, self.session
+        services, session = self._services, self.session
         if session is None:
             return None
-        outcome = middleware.refresher.ensure_fresh(session, force=force)
+        outcome = services.refresher.ensure_fresh(session, force=force)
         if outcome.session is None:
             self.session = None
-            self._add_cookies(middleware.store.clear(environ))
-            for key in (*keys.OURS, keys.REMOTE_USER if middleware.config.set_remote_user else ""):
+            self._add_cookies(services.store.clear(environ))
+            for key in (*keys.OURS, keys.REMOTE_USER if services.set_remote_user else ""):
                 environ.pop(key, None)
             return None
-        now = int(middleware.clock())
+        now = int(services.clock())
         session = outcome.session
-        if outcome.changed or middleware.lifetime.wants_touch(session, now):
+        if outcome.changed or services.lifetime.wants_touch(session, now):
             session = self.session = session.touched(now)
-            self._add_cookies(middleware.store.save(environ, session))
+            self._add_cookies(services.store.save(environ, session))
         self._inject(environ, session)
         return session.access_token
 
@@ -167,7 +183,7 @@ class RequestContext:
             self.headers = headers or self.headers
             return
         later = {_cookie_name(value) for _, value in headers}
-        session_name = self._middleware.config.session_cookie_name
+        session_name = self._services.session_cookie_name
         if any(_is_session_cookie(name, session_name) for name in later):
             kept = [(k, v) for k, v in self.headers if not _is_session_cookie(_cookie_name(v), session_name)]
         else:
@@ -180,7 +196,7 @@ class RequestContext:
         environ[keys.USER] = _private_copy(session.user)
         environ[keys.ID_TOKEN] = session.id_token
         environ[keys.ACCESS_TOKEN] = session.access_token
-        if self._middleware.config.set_remote_user:
+        if self._services.set_remote_user:
             environ[keys.REMOTE_USER] = session.user["sub"]
 
     def start_response(self, start_response: StartResponse) -> StartResponse:

@@ -24,9 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .cache import ExpiringMap
 from .config import Config
 from .coordination import CoordinationTimeout, RefreshCoordinator
-from .errors import GrantRejected, ProviderError, ProviderUnavailable, TokenError
+from .errors import GrantRejected, ProviderError, ProviderUnavailable, StoreUnavailable, TokenError
 from .logs import get_logger
 from .oidc import OIDCClient
 from .sealing import Sealer
@@ -36,6 +37,9 @@ from .tokens import access_token_expiry, is_expired, needs_refresh
 log = get_logger(__name__)
 
 MAX_BACKOFF = 60
+# Refresh tokens whose failures this process remembers; past it, the least recently failed is forgotten
+# (its next failure waits one second again).
+MAX_BACKOFF_ENTRIES = 10_000
 _ENDED = {"ended": True}
 
 
@@ -53,8 +57,10 @@ class Refresher:
         self._coordinator = coordinator
         self._sealer = sealer
         self._clock = clock
-        self._backoff: dict[str, tuple[float, int]] = {}
-        self._backoff_lock = threading.Lock()
+        # refresh key -> (no request to the provider before, failures so far): kept past the wait,
+        # so that the next failure waits twice as long, until a success clears it
+        self._backoff: ExpiringMap[str, tuple[float, int]] = ExpiringMap(MAX_BACKOFF_ENTRIES, clock)
+        self._backoff_lock = threading.Lock()  # a failure reads the count, then writes it
 
     def ensure_fresh(self, session: Session, *, force: bool = False) -> Outcome:
         now = int(self._clock())
@@ -122,7 +128,7 @@ class Refresher:
 
     def _transient_failure(self, key: str, session: Session, expired: bool, exc: Exception) -> Outcome:
         delay = self._note_failure(key)
-        if isinstance(exc, ProviderError):
+        if isinstance(exc, (ProviderError, StoreUnavailable)):  # a Redis coordinator's outage too
             reason = exc.message
         elif isinstance(exc, CoordinationTimeout):
             reason = "another refresh is still running"
@@ -147,21 +153,17 @@ class Refresher:
     # -- backoff after transient failures (per process: it only spares the provider) --------------
     def _backoff_left(self, key: str) -> int:
         """Whole seconds until the provider may be asked again for this refresh token (0: now)."""
-        with self._backoff_lock:
-            until, _ = self._backoff.get(key, (0.0, 0))
+        until, _ = self._backoff.get(key) or (0.0, 0)
         left = until - self._clock()
         return math.ceil(left) if left > 0 else 0
 
     def _note_failure(self, key: str) -> int:
         with self._backoff_lock:
-            _, failures = self._backoff.get(key, (0.0, 0))
+            _, failures = self._backoff.get(key) or (0.0, 0)
             delay = min(MAX_BACKOFF, 1 << min(failures, 16))  # 1, 2, 4, … MAX_BACKOFF
-            self._backoff[key] = (self._clock() + delay, failures + 1)
-            if len(self._backoff) > 10_000:  # bounded: forget the oldest entries
-                for old in list(self._backoff)[:5_000]:
-                    del self._backoff[old]
+            self._backoff.put(key, (self._clock() + delay, failures + 1), ttl=math.inf)
             return delay
 
     def _clear_backoff(self, key: str) -> None:
         with self._backoff_lock:
-            self._backoff.pop(key, None)
+            self._backoff.pop(key)

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from webob import Response
 
-from .errors import Auth0WSGIError, ProviderUnavailable
+from .errors import Auth0WSGIError, DependencyUnavailable
 from .returnpath import safe_return_path
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def error_response(environ: WSGIEnvironment, error: Auth0WSGIError, *, title: st
         response = Response(status=status, content_type="text/html", charset="utf-8")
         response.text = _PAGE.format(title=html.escape(title), message=html.escape(error.message),
                                      code=html.escape(error.code), link=link)
-    if isinstance(error, ProviderUnavailable):
+    if isinstance(error, DependencyUnavailable):  # the provider or the session store: come back later
         response.headers["Retry-After"] = str(error.retry_after)
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"

@@ -44,9 +44,11 @@ def kept_for_login(path: str) -> str:
 
 
 def _is_local(path: str) -> bool:
+    # A leading "/" leaves no room for a scheme ("https:evil", "javascript:"), so a ':' after it is
+    # part of the path ("/a:b"); a leading "//" would name another host.
     if not path.startswith("/") or path.startswith("//"):
         return False
     if any(ch in _FORBIDDEN for ch in path):
         return False
-    # A path whose first segment holds ':' is fine ("/a:b"), but make sure no scheme sneaks in front.
+    # No fragment: a browser never sends one, so a '#' in a return path was put there by hand.
     return "#" not in path

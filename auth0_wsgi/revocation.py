@@ -5,6 +5,8 @@ enforced by remembering it: a cookie session of that ``sid`` or ``sub`` *created
 logout no longer counts. The check on the hot path is a dict lookup (no network call):
 
 - :class:`MemoryRevocations` (``revocation_store = memory``): this process only;
+- ``revocation_file.FileRevocations`` (``revocation_store = file``, the default): a file every
+  worker of this host reads;
 - ``stores.redis.RedisRevocations`` (``revocation_store = redis://…``): written to Redis, read into
   every process by a background poll every few seconds, so a logout reaches all workers and hosts
   within that delay.
@@ -18,16 +20,30 @@ import hmac
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from .cache import BoundedCache
+from .cache import BoundedCache, ExpiringMap
 from .sealing import b64encode, derive_key
+from .session import LogoutRegistry
 
 if TYPE_CHECKING:
     from .session import Session
 
 
 NAMES_CACHE_SIZE = 4096
+
+
+class Revocations(LogoutRegistry, Protocol):
+    """The cookie store's revocation list: a :class:`LogoutRegistry` that is also asked, at every
+    request of a cookie session, whether a back-channel logout ended that session."""
+
+    def is_revoked(self, session: Session) -> bool:
+        """Whether a logout of the session's ``sid`` or ``sub`` came at or after its ``created_at``.
+
+        On the hot path: answered from memory (a list that is empty costs one truth test), never
+        by a network call, and never raises (a list it cannot read keeps what it read before).
+        """
+        ...
 
 
 class MemoryRevocations:
@@ -37,7 +53,7 @@ class MemoryRevocations:
         self._keep = keep_seconds
         self._clock = clock
         self._revoked: dict[str, int] = {}
-        self._claimed: dict[str, float] = {}
+        self._claimed: ExpiringMap[str, bool] = ExpiringMap(clock=clock)  # names claim_once took
         self._lock = threading.Lock()
         # Two HMACs cost ~5 µs, as much as the rest of the hot path, and every logout leaves an entry:
         # the names of the sessions this process sees are remembered (they never change for a key).
@@ -59,14 +75,7 @@ class MemoryRevocations:
         return 0  # cookie sessions cannot be counted: they live in browsers
 
     def claim_once(self, name: str, ttl: int) -> bool:
-        now = self._clock()
-        with self._lock:
-            for old in [k for k, until in self._claimed.items() if until <= now]:
-                del self._claimed[old]
-            if name in self._claimed:
-                return False
-            self._claimed[name] = now + ttl
-            return True
+        return self._claimed.add(name, True, ttl)
 
     def _remember(self, entries: dict[str, int]) -> None:
         cutoff = int(self._clock()) - self._keep
@@ -96,6 +105,4 @@ class MemoryRevocations:
 
     def is_claimed(self, name: str) -> bool:
         """Whether ``claim_once(name)`` succeeded and has not expired (claims nothing)."""
-        with self._lock:
-            until = self._claimed.get(name)
-        return until is not None and until > self._clock()
+        return name in self._claimed

@@ -118,10 +118,25 @@ class Lifetime:
 class SessionStore(Protocol):
     """Loads and saves sessions; the middleware never knows which store it talks to.
 
-    ``save`` and ``clear`` return the response headers (``Set-Cookie``) that make it so.
+    Per request, ``load`` comes first, then any number of ``save`` calls, or a ``clear``; the
+    callback saves a brand-new session without a ``load``. ``load`` leaves in the environ what
+    ``save`` and ``clear`` of the same request need, under keys private to the store:
+    ``auth0_wsgi.cookie_names`` (the cookie store: which of its cookies, chunks included, the
+    request carried) and ``auth0_wsgi.record`` (a server-side store: the record it read, with its
+    version). Without them, ``save`` opens a new session and ``clear`` reads the cookies itself.
+
+    The stores: ``stores.cookie.CookieStore`` (the session, encrypted, in the cookie) and
+    ``stores.server.ServerSideStore`` (a signed id in the cookie, the record in memory or Redis).
     """
 
-    def load(self, environ: WSGIEnvironment) -> Session | None: ...
+    def load(self, environ: WSGIEnvironment) -> Session | None:
+        """This request's session, or None: no cookie, a cookie that does not authenticate, a
+        session past its rolling or absolute expiry, or one ended by a logout.
+
+        Raises :class:`~auth0_wsgi.errors.StoreUnavailable` when a server-side backend cannot be
+        reached (never None then: no request is served as anonymous, or as someone else).
+        """
+        ...
 
     def save(self, environ: WSGIEnvironment, session: Session) -> Headers:
         """Stores ``session`` as this request's session, and returns the cookies that make it so.
@@ -131,20 +146,42 @@ class SessionStore(Protocol):
         be called several times in one request (a touch, then a refresh a view forces): each save
         leaves ``environ`` as the next one needs it, and the cookies of the last save supersede the
         earlier ones of the same name. A server-side store never lets a stale save replace a newer
-        refresh token that another request stored.
+        refresh token that another request stored; it returns no cookie when it keeps the record
+        as it is (the session ended during the request, or the record kept changing under it). A
+        session too large for the cookie store is not saved: its cookies are deleted, and it says so.
+
+        Raises :class:`~auth0_wsgi.errors.StoreUnavailable` when a server-side backend cannot be
+        reached.
         """
         ...
 
-    def clear(self, environ: WSGIEnvironment) -> Headers: ...
+    def clear(self, environ: WSGIEnvironment) -> Headers:
+        """Ends this request's session: the headers that delete its cookie (and every chunk of it
+        the request carried). A server-side store deletes the record too, or, with its backend
+        down, logs it and leaves the record to its TTL: ``clear`` never raises."""
+        ...
 
 
 class LogoutRegistry(Protocol):
     """Where back-channel logouts take effect: the server-side store, or the cookie store's
-    revocation list."""
+    revocation list (``revocation.Revocations``). Each method raises
+    :class:`~auth0_wsgi.errors.StoreUnavailable` when Redis holds the registry and is down."""
 
-    def revoke(self, *, sid: str | None, sub: str | None, at: int) -> int: ...
+    def revoke(self, *, sid: str | None, sub: str | None, at: int) -> int:
+        """Ends the sessions of this ``sid`` and those of this ``sub`` (either may be None), in
+        every process the registry spans.
 
-    def claim_once(self, name: str, ttl: int) -> bool: ...
+        A server-side store deletes their records now and returns how many there were; a
+        revocation list remembers the logout (a session of that ``sid`` or ``sub`` created at or
+        before ``at`` no longer loads) and returns 0: cookie sessions live in browsers and cannot
+        be counted.
+        """
+        ...
+
+    def claim_once(self, name: str, ttl: int) -> bool:
+        """Takes ``name`` (a logout token's ``jti``) for ``ttl`` seconds: True for the one call that
+        took it, False while an earlier claim lives, in every process the registry spans."""
+        ...
 
     def is_claimed(self, name: str) -> bool:
         """Whether ``claim_once(name)`` succeeded and has not expired (a read: claims nothing)."""

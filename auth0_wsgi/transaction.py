@@ -19,23 +19,23 @@ import hmac
 import json
 import re
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from . import cookies
-from .config import TRANSACTION_COOKIE_PREFIX
+from .cache import ExpiringMap
 from .sealing import Sealer, b64encode
 from .session import Headers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
+# Every login cookie's name starts with this; config refuses a session cookie name that collides.
+TRANSACTION_COOKIE_PREFIX = "a0tx."
 TRANSACTION_LIFETIME = 600  # seconds a user may spend on the provider's login page
-MAX_CONSUMED = 10_000
+MAX_CONSUMED = 10_000  # states this process remembers as used; past it, the oldest is forgotten
 # Three tabs logging in at once all succeed; a fourth login evicts the oldest pending one. Three
 # login cookies of at most ~1 KB each keep the callback's Cookie header far below 8,190 bytes.
 MAX_PENDING_LOGINS = 3
@@ -111,8 +111,7 @@ class Transactions:
         self._sealer = sealer
         self._options = options
         self._clock = clock
-        self._consumed: OrderedDict[str, int] = OrderedDict()
-        self._lock = threading.Lock()
+        self._consumed: ExpiringMap[str, bool] = ExpiringMap(MAX_CONSUMED, clock)
 
     def begin(self, return_to: str, environ: WSGIEnvironment, index_path: str
               ) -> tuple[LoginTransaction, Headers]:
@@ -140,7 +139,7 @@ class Transactions:
         now = int(self._clock())
         if tx is None or not hmac.compare_digest(tx.state.encode(), state.encode()):
             return None
-        if now - tx.created_at > TRANSACTION_LIFETIME or not self._mark_consumed(name, now):
+        if now - tx.created_at > TRANSACTION_LIFETIME or not self._mark_consumed(name):
             return None
         return tx
 
@@ -152,15 +151,10 @@ class Transactions:
     def clear(self, state: str) -> tuple[str, str]:
         return self._options.delete_cookie(cookie_name_for(state))
 
-    def _mark_consumed(self, name: str, now: int) -> bool:
-        with self._lock:
-            while self._consumed and (len(self._consumed) >= MAX_CONSUMED or
-                                      next(iter(self._consumed.values())) < now - TRANSACTION_LIFETIME):
-                self._consumed.popitem(last=False)
-            if name in self._consumed:
-                return False
-            self._consumed[name] = now
-            return True
+    def _mark_consumed(self, name: str) -> bool:
+        """Whether this is the first use of the login cookie ``name``. Remembered as long as its
+        transaction could pass the age check above (a second longer: that check is in whole seconds)."""
+        return self._consumed.add(name, True, ttl=TRANSACTION_LIFETIME + 1)
 
 
 def _decode(plaintext: bytes) -> LoginTransaction | None:

@@ -19,7 +19,7 @@ from ..cookies import CookieOptions
 from ..coordination import FileCoordinator, LocalCoordinator, RefreshCoordinator
 from ..lockdir import LockDirectory
 from ..logs import get_logger
-from ..revocation import MemoryRevocations
+from ..revocation import MemoryRevocations, Revocations
 from ..revocation_file import FileRevocations
 from ..sealing import Sealer
 from ..session import Lifetime, LogoutRegistry, SessionStore
@@ -64,7 +64,7 @@ def build(config: Config, lifetime: Lifetime, options: CookieOptions) -> Backend
 def _cookie(config: Config, lifetime: Lifetime, options: CookieOptions) -> Backends:
     # Checked now, before gunicorn forks: a directory we cannot trust stops the start (ConfigError).
     directory = LockDirectory(config.refresh_lock_dir, config.namespace)
-    revocations: MemoryRevocations
+    revocations: Revocations
     if config.revocation_store == "file":
         revocations = FileRevocations(directory, config.secret, lifetime.absolute)
         # INFO, not WARNING: on one host this default is complete, and a warning at every correct

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .. import cookies
 from ..cache import BoundedCache
 from ..logs import get_logger
-from ..revocation import MemoryRevocations
+from ..revocation import Revocations
 from ..sealing import Sealer
 from ..session import Headers, Lifetime, Session
 
@@ -26,7 +26,7 @@ DECODED_CACHE_SIZE = 512
 
 class CookieStore:
     def __init__(self, name: str, sealer: Sealer, lifetime: Lifetime, options: cookies.CookieOptions,
-                 revocations: MemoryRevocations | None = None,
+                 revocations: Revocations | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.name = name
         self._revocations = revocations

@@ -10,69 +10,48 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from ..cache import ExpiringMap
+
 
 class MemoryBackend:
+    """A :class:`~auth0_wsgi.stores.server.RecordBackend` in two expiring maps, not bounded by count:
+    a live session is never dropped to make room (each record lives as long as its session)."""
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._records: dict[str, tuple[float, bytes, int]] = {}
-        self._sets: dict[str, tuple[float, set[str]]] = {}
-        self._lock = threading.Lock()
+        self._records: ExpiringMap[str, tuple[bytes, int]] = ExpiringMap(clock=clock)  # data, version
+        self._sets: ExpiringMap[str, set[str]] = ExpiringMap(clock=clock)  # index key -> record keys
+        self._lock = threading.Lock()  # a write reads, compares and writes several entries
 
     def read(self, key: str) -> tuple[bytes, int] | None:
-        with self._lock:
-            entry = self._records.get(key)
-            if entry is None or entry[0] <= self._clock():
-                return None
-            return entry[1], entry[2]
+        return self._records.get(key)
 
     def write(self, key: str, data: bytes, ttl: int, expected_version: int | None,
               index_keys: Sequence[str], index_ttl: int) -> int | None:
-        now = self._clock()
         with self._lock:
-            self._expire(now)
             current = self._records.get(key)
-            current_version = current[2] if current else None
-            if current_version != expected_version:
+            if (current[1] if current else None) != expected_version:
                 return None
             version = (expected_version or 0) + 1
-            self._records[key] = (now + ttl, data, version)
+            self._records.put(key, (data, version), ttl)
             for index_key in index_keys:
-                expires, members = self._sets.get(index_key, (0.0, set()))
-                if expires <= now:
-                    expires, members = 0.0, set()
+                members = self._sets.get(index_key) or set()
                 members.add(key)
                 # only grows: an older session's write must not hide a newer one from a logout
-                self._sets[index_key] = (max(expires, now + index_ttl), members)
+                self._sets.put(index_key, members, max(index_ttl, self._sets.ttl(index_key) or 0))
             return version
 
     def delete(self, *keys: str) -> None:
         with self._lock:
             for key in keys:
-                self._records.pop(key, None)
+                self._records.pop(key)
 
     def members(self, index_key: str) -> list[str]:
         with self._lock:
-            expires, members = self._sets.get(index_key, (0.0, set()))
-            return list(members) if expires > self._clock() else []
+            return list(self._sets.get(index_key) or ())
 
     def claim_once(self, key: str, ttl: int) -> bool:
-        now = self._clock()
         with self._lock:
-            entry = self._records.get(key)
-            if entry is not None and entry[0] > now:
-                return False
-            self._records[key] = (now + ttl, b"", 0)
-            return True
-
-    def _expire(self, now: float) -> None:
-        if len(self._records) < 1024:
-            return  # sweeping is for long-running processes; small maps are cheap to keep
-        for key in [k for k, (expires, _, _) in self._records.items() if expires <= now]:
-            del self._records[key]
-        for key in [k for k, (expires, _) in self._sets.items() if expires <= now]:
-            del self._sets[key]
+            return self._records.add(key, (b"", 0), ttl)
 
     def is_claimed(self, key: str) -> bool:
-        with self._lock:
-            entry = self._records.get(key)
-        return entry is not None and entry[0] > self._clock()
+        return key in self._records

@@ -18,10 +18,10 @@ import redis
 from redis.exceptions import RedisError
 
 from ..coordination import RESULT_TTL, CoordinationTimeout
+from ..errors import StoreUnavailable
 from ..logs import get_logger
 from ..revocation import MemoryRevocations
 from ..session import Session
-from .server import StoreUnavailable
 
 log = get_logger(__name__)
 T = TypeVar("T")

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from .. import cookies
-from ..cache import BoundedCache
-from ..errors import ProviderUnavailable
+from ..cache import BoundedCache, ExpiringMap
+from ..errors import StoreUnavailable as StoreUnavailable  # re-exported: it was defined here
 from ..logs import get_logger
 from ..sealing import Sealer, b64encode, derive_key
 from ..session import Headers, Lifetime, Session
@@ -41,12 +41,6 @@ class _Loaded(NamedTuple):
     key: str
     version: int
     refresh_token: str | None  # what the record held at that version
-
-
-class StoreUnavailable(ProviderUnavailable):
-    """The session backend (Redis) cannot be reached: a 503, never a request served as someone else."""
-
-    code = "session_store_unavailable"
 
 
 class RecordBackend(Protocol):
@@ -80,8 +74,8 @@ class ServerSideStore:
         self._decoded: BoundedCache[bytes, tuple[str, Session]] = BoundedCache(DECODED_CACHE_SIZE)
         # session_cache_seconds: records this process read recently, reused without asking the backend
         self._cache_seconds = cache_seconds
-        self._recent: BoundedCache[str, tuple[float, str, int, Session]] = BoundedCache(
-            4 * DECODED_CACHE_SIZE)
+        self._recent: ExpiringMap[str, tuple[str, int, Session]] = ExpiringMap(
+            4 * DECODED_CACHE_SIZE, time.monotonic)
 
     # -- the SessionStore protocol -------------------------------------------------------------
     def load(self, environ: WSGIEnvironment) -> Session | None:
@@ -89,8 +83,8 @@ class ServerSideStore:
         if session_id is None:
             return None
         recent = self._recent.get(session_id) if self._cache_seconds else None
-        if recent is not None and recent[0] > time.monotonic():
-            _, key, version, session = recent
+        if recent is not None:
+            key, version, session = recent
         else:
             key = self.record_key(session_id)
             found = self._read(key)
@@ -156,7 +150,7 @@ class ServerSideStore:
         if keys:
             self.backend.delete(*keys)
             # this process forgets them now; other processes within session_cache_seconds
-            self._recent.drop_where(lambda entry: entry[1] in keys)
+            self._recent.drop_where(lambda entry: entry[0] in keys)
         return len(keys)
 
     def claim_once(self, name: str, ttl: int) -> bool:
@@ -232,7 +226,7 @@ class ServerSideStore:
     def _remember(self, session_id: str, key: str, version: int, session: Session) -> None:
         if not self._cache_seconds:
             return
-        self._recent.put(session_id, (time.monotonic() + self._cache_seconds, key, version, session))
+        self._recent.put(session_id, (key, version, session), self._cache_seconds)
 
     @staticmethod
     def record_key(session_id: str) -> str:
