@@ -1,22 +1,23 @@
-"""Shared fixtures: the fake provider on loopback, a middleware around an echo app, and a login."""
+"""Fixtures only: the fake provider on loopback, a real redis-server, the middleware around an echo
+app (against every session store), a recorder of what the provider issued, a dropping endpoint.
+
+Helpers and constants live in ``tests/support`` (logins in ``flows``, headers in ``http``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import requests
 import webtest
 
 from auth0_wsgi import Auth0Middleware
 from tests.support.apps import echo_app
-from tests.support.fake_provider import AUDIENCE, CLIENT_ID, CLIENT_SECRET, FakeProvider, query_of
+from tests.support.fake_provider import FakeProvider, Issued
+from tests.support.flows import settings_for
 from tests.support.redis_server import redis_server
-from tests.support.servers import serve
-
-SECRET = "s" * 40
-BASE_URL = "http://app.test"
+from tests.support.servers import DroppingServer, serve
 
 
 @pytest.fixture(scope="session")
@@ -39,13 +40,6 @@ def _own_lock_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 def fake(_fake_provider_server: FakeProvider) -> FakeProvider:
     _fake_provider_server.reset()
     return _fake_provider_server
-
-
-def settings_for(fake: FakeProvider, **overrides: Any) -> dict[str, Any]:
-    settings = {"issuer": fake.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                "base_url": BASE_URL, "secret": SECRET, "audience": AUDIENCE, "http_timeout": 2}
-    settings.update(overrides)
-    return settings
 
 
 @pytest.fixture(scope="session")
@@ -86,22 +80,36 @@ def app(make_app: Any) -> webtest.TestApp:
     return make_app()
 
 
-def start_login(app: webtest.TestApp, return_to: str = "/") -> tuple[str, str]:
-    """GET /login and let the fake provider answer: returns (callback path+query, authorize URL)."""
-    response = app.get("/login", {"return_to": return_to})
-    assert response.status_int == 302
-    authorize_url = response.headers["Location"]
-    provider_answer = requests.get(authorize_url, allow_redirects=False, timeout=5)
-    callback_url = provider_answer.headers["Location"]
-    assert callback_url.startswith(BASE_URL)
-    return callback_url[len(BASE_URL):], authorize_url
+@pytest.fixture
+def issued(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> Issued:
+    """Every ID and access token the fake provider signs during the test."""
+    record = Issued()
+    id_token, access_token = fake.id_token, fake.access_token
+
+    def recording_id_token(nonce: str | None, now: int, sub: str | None = None) -> str:
+        record.id_tokens.append(id_token(nonce, now, sub))
+        return record.id_tokens[-1]
+
+    def recording_access_token(now: int, sub: str | None = None) -> str:
+        record.access_tokens.append(access_token(now, sub))
+        return record.access_tokens[-1]
+
+    monkeypatch.setattr(fake, "id_token", recording_id_token)
+    monkeypatch.setattr(fake, "access_token", recording_access_token)
+    return record
 
 
-def log_in(app: webtest.TestApp, return_to: str = "/") -> webtest.TestResponse:
-    callback, _ = start_login(app, return_to)
-    response = app.get(callback)
-    assert response.status_int == 302, response.text
-    return response
+@pytest.fixture
+def dropping_server() -> Iterator[Callable[[str], DroppingServer]]:
+    """Starts loopback servers that drop every connection (``reset``, ``close`` or
+    ``read-then-close``: see ``DroppingServer``), and stops them after the test."""
+    started: list[DroppingServer] = []
 
+    def start(mode: str) -> DroppingServer:
+        server = DroppingServer(mode).__enter__()
+        started.append(server)
+        return server
 
-__all__ = ["BASE_URL", "SECRET", "log_in", "query_of", "settings_for", "start_login"]
+    yield start
+    for server in started:
+        server.__exit__(None, None, None)

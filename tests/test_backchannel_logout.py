@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import pytest
-from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.conftest import log_in
-from tests.support.fake_provider import CLIENT_ID
-
-EVENT = {"http://schemas.openid.net/event/backchannel-logout": {}}
-JSON = {"Accept": "application/json"}
-
-
-def logout_token(fake, key=None, header=None, **changes) -> str:
-    now = int(time.time())
-    claims = {"iss": fake.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120,
-              "jti": secrets.token_hex(8), "events": EVENT, "sid": "sid-1", "sub": "auth0|alice"}
-    claims.update(changes)
-    claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(header or {"alg": "RS256", "kid": "k1"}, claims, key or fake.key)
+from tests.support.flows import log_in
+from tests.support.http import JSON
+from tests.support.logout_tokens import logout_token
 
 
 def post(app, token: str, status: int = 200):
@@ -68,18 +55,17 @@ def test_replayed_jti_is_refused(app, fake):
 
 
 @pytest.mark.parametrize("changes", [
-    {"iss": "https://evil.example/"},
-    {"aud": "someone-else"},
-    {"events": None},
-    {"events": {"http://schemas.openid.net/event/other": {}}},
-    {"nonce": "n"},
-    {"sub": None, "sid": None},
-    {"jti": None},
-    {"iat": None},
-    {"iat": int(time.time()) - 3600},
-    {"exp": int(time.time()) - 3600},
-], ids=["iss", "aud", "no-events", "other-event", "nonce", "no-sub-no-sid", "no-jti", "no-iat", "old-iat",
-        "expired"])
+    pytest.param({"iss": "https://evil.example/"}, id="iss"),
+    pytest.param({"aud": "someone-else"}, id="aud"),
+    pytest.param({"events": None}, id="no-events"),
+    pytest.param({"events": {"http://schemas.openid.net/event/other": {}}}, id="other-event"),
+    pytest.param({"nonce": "n"}, id="nonce"),
+    pytest.param({"sub": None, "sid": None}, id="no-sub-no-sid"),
+    pytest.param({"jti": None}, id="no-jti"),
+    pytest.param({"iat": None}, id="no-iat"),
+    pytest.param({"iat": int(time.time()) - 3600}, id="old-iat"),
+    pytest.param({"exp": int(time.time()) - 3600}, id="expired"),
+])
 def test_bad_logout_tokens_are_400_and_end_nothing(app, fake, changes):
     log_in(app)
     response = post(app, logout_token(fake, **changes), status=400)
@@ -96,11 +82,13 @@ def test_logout_token_signed_by_another_key_is_refused(app, fake):
 
 
 @pytest.mark.parametrize("send", [
-    lambda app: app.get("/backchannel-logout", status=400),
-    lambda app: app.post("/backchannel-logout", "logout_token=x", content_type="text/plain", status=400),
-    lambda app: app.post("/backchannel-logout", {}, status=400),
-    lambda app: app.post("/backchannel-logout", "logout_token=a&logout_token=b", status=400),
-], ids=["get", "not-a-form", "no-token", "two-tokens"])
+    pytest.param(lambda app: app.get("/backchannel-logout", status=400), id="get"),
+    pytest.param(lambda app: app.post("/backchannel-logout", "logout_token=x", content_type="text/plain",
+                                      status=400), id="not-a-form"),
+    pytest.param(lambda app: app.post("/backchannel-logout", {}, status=400), id="no-token"),
+    pytest.param(lambda app: app.post("/backchannel-logout", "logout_token=a&logout_token=b", status=400),
+                 id="two-tokens"),
+])
 def test_malformed_requests_are_400(app, send):
     assert send(app).json["error"] == "invalid_request"
 
@@ -138,8 +126,10 @@ class _FailsOnce:
         return self.method(*args, **kwargs)
 
 
-@pytest.mark.parametrize("step", ["revoke", "claim_once"], ids=["ending-the-sessions-fails",
-                                                                 "remembering-the-jti-fails"])
+@pytest.mark.parametrize("step", [
+    pytest.param("revoke", id="ending-the-sessions-fails"),
+    pytest.param("claim_once", id="remembering-the-jti-fails"),
+])
 def test_a_logout_that_failed_half_way_is_done_by_the_providers_retry(app, fake, monkeypatch, step):
     """The jti is remembered only once the sessions are ended: a retry of the same token must work."""
     log_in(app)

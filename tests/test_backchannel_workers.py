@@ -6,13 +6,13 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import SECRET
 from tests.support.fake_provider import AUDIENCE, CLIENT_ID, CLIENT_SECRET, FakeProvider
+from tests.support.flows import SECRET
 from tests.support.gunicorn import gunicorn
+from tests.support.http import JSON
 from tests.support.logout_tokens import logout_token
 from tests.support.servers import free_port
 
-JSON = {"Accept": "application/json"}
 ATTEMPTS = 200  # requests to spread over the workers: the kernel picks which one accepts
 
 

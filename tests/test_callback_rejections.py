@@ -7,7 +7,8 @@ from urllib.parse import urlencode
 import pytest
 from joserfc.jwk import RSAKey
 
-from tests.conftest import log_in, query_of, start_login
+from tests.support.flows import log_in, start_login
+from tests.support.http import HTML, JSON, query_of
 
 
 def _token_requests(fake) -> int:
@@ -17,7 +18,7 @@ def _token_requests(fake) -> int:
 def test_provider_error_is_shown_escaped_and_no_token_request(app, fake):
     response = app.get("/callback?" + urlencode({
         "error": "access_denied", "error_description": "<script>alert(1)</script>", "state": "x"}),
-        headers={"Accept": "text/html"}, status=400)
+        headers=HTML, status=400)
     assert "<script>" not in response.text
     assert "&lt;script&gt;" in response.text
     assert "access_denied" in response.text
@@ -26,23 +27,24 @@ def test_provider_error_is_shown_escaped_and_no_token_request(app, fake):
 
 
 @pytest.mark.parametrize("mutate, code", [
-    (lambda q: {**q, "state": "forged"}, "invalid_state"),
-    (lambda q: {k: v for k, v in q.items() if k != "state"}, "missing_state"),
-    (lambda q: {k: v for k, v in q.items() if k != "code"}, "missing_code"),
-    (lambda q: {**q, "iss": "https://evil.example/"}, "issuer_mismatch"),
-    (lambda q: {k: v for k, v in q.items() if k != "iss"}, "missing_issuer"),
-], ids=["forged-state", "missing-state", "missing-code", "wrong-iss", "missing-iss-when-advertised"])
+    pytest.param(lambda q: {**q, "state": "forged"}, "invalid_state", id="forged-state"),
+    pytest.param(lambda q: {k: v for k, v in q.items() if k != "state"}, "missing_state", id="missing-state"),
+    pytest.param(lambda q: {k: v for k, v in q.items() if k != "code"}, "missing_code", id="missing-code"),
+    pytest.param(lambda q: {**q, "iss": "https://evil.example/"}, "issuer_mismatch", id="wrong-iss"),
+    pytest.param(lambda q: {k: v for k, v in q.items() if k != "iss"}, "missing_issuer",
+                 id="missing-iss-when-advertised"),
+])
 def test_bad_callback_is_refused_before_the_token_request(app, fake, mutate, code):
     callback, _ = start_login(app)
     params = mutate(query_of(callback))
-    response = app.get("/callback?" + urlencode(params), headers={"Accept": "application/json"}, status=400)
+    response = app.get("/callback?" + urlencode(params), headers=JSON, status=400)
     assert response.json["error"] == code
     assert _token_requests(fake) == 0
 
 
 def test_duplicate_parameters_are_refused(app, fake):
     callback, _ = start_login(app)
-    response = app.get(callback + "&code=second", headers={"Accept": "application/json"}, status=400)
+    response = app.get(callback + "&code=second", headers=JSON, status=400)
     assert response.json["error"] == "duplicate_parameter"
     assert _token_requests(fake) == 0
 
@@ -50,7 +52,7 @@ def test_duplicate_parameters_are_refused(app, fake):
 def test_replayed_callback_is_a_4xx_with_a_link_to_start_again(app, fake):
     callback, _ = start_login(app)
     assert app.get(callback).status_int == 302
-    response = app.get(callback, headers={"Accept": "text/html"}, status=400)
+    response = app.get(callback, headers=HTML, status=400)
     assert "/login" in response.text
     assert _token_requests(fake) == 1
 
@@ -59,7 +61,7 @@ def test_state_from_another_browser_is_refused(make_app, fake):
     """Login CSRF: the attacker's callback URL finished in the victim's browser has no login cookie."""
     attacker, victim = make_app(), make_app()
     callback, _ = start_login(attacker)
-    response = victim.get(callback, headers={"Accept": "application/json"}, status=400)
+    response = victim.get(callback, headers=JSON, status=400)
     assert response.json["error"] == "invalid_state"
     assert _token_requests(fake) == 0
 
@@ -71,25 +73,25 @@ def test_callback_without_iss_is_accepted_when_not_advertised(app, fake):
 
 
 def test_post_callback_is_refused(app):
-    response = app.post("/callback", {"code": "x", "state": "y"}, headers={"Accept": "application/json"},
+    response = app.post("/callback", {"code": "x", "state": "y"}, headers=JSON,
                         status=400)
     assert response.json["error"] == "invalid_request"
 
 
 @pytest.mark.parametrize("mutate", [
-    lambda c: {**c, "iss": "https://evil.example/"},
-    lambda c: {**c, "aud": "someone-else"},
-    lambda c: {**c, "aud": ["fake-client", "other"]},
-    lambda c: {**c, "exp": c["iat"] - 3600},
-    lambda c: {**c, "iat": c["iat"] + 3600},
-    lambda c: {**c, "nonce": "replayed-nonce"},
-    lambda c: {k: v for k, v in c.items() if k != "nonce"},
-    lambda c: {k: v for k, v in c.items() if k != "sub"},
-], ids=["iss", "aud", "aud-list-without-azp", "expired", "issued-in-future", "nonce", "no-nonce", "no-sub"])
+    pytest.param(lambda c: {**c, "iss": "https://evil.example/"}, id="iss"),
+    pytest.param(lambda c: {**c, "aud": "someone-else"}, id="aud"),
+    pytest.param(lambda c: {**c, "aud": ["fake-client", "other"]}, id="aud-list-without-azp"),
+    pytest.param(lambda c: {**c, "exp": c["iat"] - 3600}, id="expired"),
+    pytest.param(lambda c: {**c, "iat": c["iat"] + 3600}, id="issued-in-future"),
+    pytest.param(lambda c: {**c, "nonce": "replayed-nonce"}, id="nonce"),
+    pytest.param(lambda c: {k: v for k, v in c.items() if k != "nonce"}, id="no-nonce"),
+    pytest.param(lambda c: {k: v for k, v in c.items() if k != "sub"}, id="no-sub"),
+])
 def test_bad_id_token_claims_open_no_session(app, fake, mutate):
     fake.id_token_claims = mutate
     callback, _ = start_login(app)
-    response = app.get(callback, headers={"Accept": "application/json"}, status=400)
+    response = app.get(callback, headers=JSON, status=400)
     assert response.json["error"] == "invalid_token"
     assert "auth0_session" not in app.cookies
 
@@ -150,12 +152,12 @@ def test_oversized_id_token_is_refused_unparsed(app, fake):
 def test_code_refused_by_provider_is_a_4xx(app, fake):
     fake.token_mode = "error:invalid_grant"
     callback, _ = start_login(app)
-    response = app.get(callback, headers={"Accept": "application/json"}, status=400)
+    response = app.get(callback, headers=JSON, status=400)
     assert response.json["error"] == "invalid_grant"
 
 
 def _json_error(app, url: str) -> str:
-    return app.get(url, headers={"Accept": "application/json"}, status=400).json["error"]
+    return app.get(url, headers=JSON, status=400).json["error"]
 
 
 def json_bytes(claims: dict) -> bytes:
@@ -178,7 +180,7 @@ def test_double_submitted_callback_spends_the_code_once(app, fake):
     raw_cookie = "; ".join(f"{k}={v}" for k, v in app.cookies.items() if k.startswith("a0tx."))
     assert raw_cookie
     assert app.get(callback, headers={"Cookie": raw_cookie}).status_int == 302
-    response = app.get(callback, headers={"Accept": "application/json", "Cookie": raw_cookie}, status=400)
+    response = app.get(callback, headers={**JSON, "Cookie": raw_cookie}, status=400)
     assert response.json["error"] == "invalid_state"
     assert _token_requests(fake) == 1
 

@@ -10,8 +10,8 @@ from auth0_wsgi.cookies import CookieOptions
 from auth0_wsgi.sealing import Sealer
 from auth0_wsgi.session import Lifetime, Session
 from auth0_wsgi.stores.cookie import CookieStore
-from tests.conftest import log_in
 from tests.support.clocks import Clock
+from tests.support.flows import log_in
 
 NAME = "auth0_session"
 OPTIONS = CookieOptions(path="/", secure=True, samesite="Lax")

@@ -30,30 +30,30 @@ def token_like(length: int) -> str:
 # -- read_cookies ---------------------------------------------------------------------------------
 
 READ = [
-    ("alone", f"{NAME}=abc", {NAME: "abc"}),
-    ("among-others", f"a=1; {NAME}=abc; b=2", {NAME: "abc"}),
-    ("among-many-others", f"{OTHERS}; {NAME}=abc; {OTHERS}", {NAME: "abc"}),
-    ("chunks-among-others", f"x=1; {NAME}.0=AA; y=2; {NAME}.1=BB; z=3",
-     {f"{NAME}.0": "AA", f"{NAME}.1": "BB"}),
-    ("whole-and-chunks", f"{NAME}=W; {NAME}.0=AA", {NAME: "W", f"{NAME}.0": "AA"}),
-    ("lookalikes-ignored", f"x{NAME}=1; {NAME}_other=2; {NAME}x=3; {NAME}0=4", {}),
-    ("lookalikes-and-real", f"x{NAME}=1; {NAME}_other=2; {NAME}=real", {NAME: "real"}),
-    ("first-duplicate-wins", f"{NAME}=first; {NAME}=second", {NAME: "first"}),
-    ("first-duplicate-chunk-wins", f"{NAME}.0=first; {NAME}.0=second", {f"{NAME}.0": "first"}),
-    ("whitespace-stripped", f"  {NAME} =  abc  ;other=1", {NAME: "abc"}),
-    ("no-space-after-semicolon", f"a=1;{NAME}=abc;b=2", {NAME: "abc"}),
-    ("quoted-value", f'{NAME}="abc"', {NAME: "abc"}),
-    ("value-with-equals", f"{NAME}=a=b", {NAME: "a=b"}),
-    ("empty-value", f"{NAME}=", {NAME: ""}),
-    ("name-without-equals-ignored", f"{NAME}; other=1", {}),
-    ("name-only-in-a-value", f"other={NAME}", {}),
-    ("empty-header", "", {}),
-    ("absent", OTHERS, {}),
-    ("case-sensitive", f"{NAME.upper()}=abc", {}),
+    pytest.param(f"{NAME}=abc", {NAME: "abc"}, id="alone"),
+    pytest.param(f"a=1; {NAME}=abc; b=2", {NAME: "abc"}, id="among-others"),
+    pytest.param(f"{OTHERS}; {NAME}=abc; {OTHERS}", {NAME: "abc"}, id="among-many-others"),
+    pytest.param(f"x=1; {NAME}.0=AA; y=2; {NAME}.1=BB; z=3", {f"{NAME}.0": "AA", f"{NAME}.1": "BB"},
+                 id="chunks-among-others"),
+    pytest.param(f"{NAME}=W; {NAME}.0=AA", {NAME: "W", f"{NAME}.0": "AA"}, id="whole-and-chunks"),
+    pytest.param(f"x{NAME}=1; {NAME}_other=2; {NAME}x=3; {NAME}0=4", {}, id="lookalikes-ignored"),
+    pytest.param(f"x{NAME}=1; {NAME}_other=2; {NAME}=real", {NAME: "real"}, id="lookalikes-and-real"),
+    pytest.param(f"{NAME}=first; {NAME}=second", {NAME: "first"}, id="first-duplicate-wins"),
+    pytest.param(f"{NAME}.0=first; {NAME}.0=second", {f"{NAME}.0": "first"}, id="first-duplicate-chunk-wins"),
+    pytest.param(f"  {NAME} =  abc  ;other=1", {NAME: "abc"}, id="whitespace-stripped"),
+    pytest.param(f"a=1;{NAME}=abc;b=2", {NAME: "abc"}, id="no-space-after-semicolon"),
+    pytest.param(f'{NAME}="abc"', {NAME: "abc"}, id="quoted-value"),
+    pytest.param(f"{NAME}=a=b", {NAME: "a=b"}, id="value-with-equals"),
+    pytest.param(f"{NAME}=", {NAME: ""}, id="empty-value"),
+    pytest.param(f"{NAME}; other=1", {}, id="name-without-equals-ignored"),
+    pytest.param(f"other={NAME}", {}, id="name-only-in-a-value"),
+    pytest.param("", {}, id="empty-header"),
+    pytest.param(OTHERS, {}, id="absent"),
+    pytest.param(f"{NAME.upper()}=abc", {}, id="case-sensitive"),
 ]
 
 
-@pytest.mark.parametrize(("header", "expected"), [r[1:] for r in READ], ids=[r[0] for r in READ])
+@pytest.mark.parametrize(("header", "expected"), READ)
 def test_read_cookies(header, expected):
     assert read_cookies(header, NAME) == expected
 
@@ -158,15 +158,16 @@ def _attributes(header_value: str) -> tuple[str, dict[str, str]]:
 
 
 OPTIONS = [
-    ("root-secure-lax", CookieOptions(path="/", secure=True, samesite="Lax")),
-    ("prefix-secure-strict", CookieOptions(path="/app", secure=True, samesite="Strict")),
-    ("root-insecure-lax", CookieOptions(path="/", secure=False, samesite="Lax")),
-    ("secure-none", CookieOptions(path="/", secure=True, samesite="None")),
-    ("long-path", CookieOptions(path="/" + "/".join(["segment"] * 30), secure=True, samesite="Lax")),
+    pytest.param(CookieOptions(path="/", secure=True, samesite="Lax"), id="root-secure-lax"),
+    pytest.param(CookieOptions(path="/app", secure=True, samesite="Strict"), id="prefix-secure-strict"),
+    pytest.param(CookieOptions(path="/", secure=False, samesite="Lax"), id="root-insecure-lax"),
+    pytest.param(CookieOptions(path="/", secure=True, samesite="None"), id="secure-none"),
+    pytest.param(CookieOptions(path="/" + "/".join(["segment"] * 30), secure=True, samesite="Lax"),
+                 id="long-path"),
 ]
 
 
-@pytest.mark.parametrize("options", [o[1] for o in OPTIONS], ids=[o[0] for o in OPTIONS])
+@pytest.mark.parametrize("options", OPTIONS)
 def test_set_cookie_flags(options):
     name, value = options.set_cookie(NAME, "abc", 3600)
     assert name == "Set-Cookie"
@@ -225,16 +226,28 @@ def test_one_byte_over_is_split():
     assert [n for n, _ in pairs] == [f"{NAME}.0", f"{NAME}.1"]
 
 
-SIZES = [("one-over", 1), ("two-headers", MAX_SET_COOKIE), ("three-headers", 3 * MAX_SET_COOKIE),
-         ("about-15k", 15_000)]
-NAMES = [("default-name", NAME), ("short-name", "s"), ("long-name", "n" * 64)]
-AGES = [("session-age", 86400), ("zero-age", 0), ("ten-years", 10 * 365 * 86400)]
+SIZES = [
+    pytest.param(1, id="one-over"),
+    pytest.param(MAX_SET_COOKIE, id="two-headers"),
+    pytest.param(3 * MAX_SET_COOKIE, id="three-headers"),
+    pytest.param(15_000, id="about-15k"),
+]
+NAMES = [
+    pytest.param(NAME, id="default-name"),
+    pytest.param("s", id="short-name"),
+    pytest.param("n" * 64, id="long-name"),
+]
+AGES = [
+    pytest.param(86400, id="session-age"),
+    pytest.param(0, id="zero-age"),
+    pytest.param(10 * 365 * 86400, id="ten-years"),
+]
 
 
-@pytest.mark.parametrize("extra", [s[1] for s in SIZES], ids=[s[0] for s in SIZES])
-@pytest.mark.parametrize("name", [n[1] for n in NAMES], ids=[n[0] for n in NAMES])
-@pytest.mark.parametrize("options", [o[1] for o in OPTIONS], ids=[o[0] for o in OPTIONS])
-@pytest.mark.parametrize("max_age", [a[1] for a in AGES], ids=[a[0] for a in AGES])
+@pytest.mark.parametrize("extra", SIZES)
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("options", OPTIONS)
+@pytest.mark.parametrize("max_age", AGES)
 def test_chunks_fit_and_join_back(extra, name, options, max_age):
     length = extra if extra > 1 else _single_limit(name, options, max_age) + 1
     value = token_like(length)
@@ -261,36 +274,39 @@ def test_largest_chunked_value_fits_and_one_more_byte_is_refused():
     assert chunk(NAME, token_like(largest + 1), LAX, 86400) is None
 
 
-@pytest.mark.parametrize("length", [6 * MAX_SET_COOKIE, 100_000], ids=["six-headers", "100k"])
+@pytest.mark.parametrize("length", [
+    pytest.param(6 * MAX_SET_COOKIE, id="six-headers"),
+    pytest.param(100_000, id="100k"),
+])
 def test_too_many_chunks_gives_none(length):
     assert chunk(NAME, token_like(length), LAX, 86400) is None
 
 
 JOIN = [
-    ("whole", {NAME: "whole"}, "whole"),
-    ("whole-wins-over-chunks", {NAME: "whole", f"{NAME}.0": "x"}, "whole"),
-    ("contiguous-chunks", {f"{NAME}.0": "a", f"{NAME}.1": "b", f"{NAME}.2": "c"}, "abc"),
-    ("chunks-out-of-order-in-dict", {f"{NAME}.1": "b", f"{NAME}.0": "a"}, "ab"),
-    ("stops-at-gap", {f"{NAME}.0": "a", f"{NAME}.2": "c"}, "a"),
-    ("no-chunk-zero", {f"{NAME}.1": "b", f"{NAME}.2": "c"}, None),
-    ("empty", {}, None),
-    ("empty-chunk-zero", {f"{NAME}.0": ""}, None),
-    ("stops-at-max-chunks", {f"{NAME}.{i}": str(i) for i in range(MAX_CHUNKS + 2)},
-     "".join(str(i) for i in range(MAX_CHUNKS))),
-    ("non-numeric-chunk-ignored", {f"{NAME}.x": "x"}, None),
+    pytest.param({NAME: "whole"}, "whole", id="whole"),
+    pytest.param({NAME: "whole", f"{NAME}.0": "x"}, "whole", id="whole-wins-over-chunks"),
+    pytest.param({f"{NAME}.0": "a", f"{NAME}.1": "b", f"{NAME}.2": "c"}, "abc", id="contiguous-chunks"),
+    pytest.param({f"{NAME}.1": "b", f"{NAME}.0": "a"}, "ab", id="chunks-out-of-order-in-dict"),
+    pytest.param({f"{NAME}.0": "a", f"{NAME}.2": "c"}, "a", id="stops-at-gap"),
+    pytest.param({f"{NAME}.1": "b", f"{NAME}.2": "c"}, None, id="no-chunk-zero"),
+    pytest.param({}, None, id="empty"),
+    pytest.param({f"{NAME}.0": ""}, None, id="empty-chunk-zero"),
+    pytest.param({f"{NAME}.{i}": str(i) for i in range(MAX_CHUNKS + 2)},
+                 "".join(str(i) for i in range(MAX_CHUNKS)), id="stops-at-max-chunks"),
+    pytest.param({f"{NAME}.x": "x"}, None, id="non-numeric-chunk-ignored"),
 ]
 
 
-@pytest.mark.parametrize(("found", "expected"), [j[1:] for j in JOIN], ids=[j[0] for j in JOIN])
+@pytest.mark.parametrize(("found", "expected"), JOIN)
 def test_join_chunks(found, expected):
     assert join_chunks(NAME, found) == expected
 
 
 @pytest.mark.parametrize("header", [
-    "utm=a auth0_session=ATTACKER; auth0_session=REAL",
-    "utm=a\tauth0_session=ATTACKER;auth0_session=REAL",
-    'pref="x auth0_session=ATTACKER"; auth0_session=REAL',
-], ids=["after-a-space", "after-a-tab", "inside-quotes"])
+    pytest.param("utm=a auth0_session=ATTACKER; auth0_session=REAL", id="after-a-space"),
+    pytest.param("utm=a\tauth0_session=ATTACKER;auth0_session=REAL", id="after-a-tab"),
+    pytest.param('pref="x auth0_session=ATTACKER"; auth0_session=REAL', id="inside-quotes"),
+])
 def test_our_name_inside_another_cookies_value_is_not_our_cookie(header):
     """A site that copies request data into a cookie value must not let an attacker plant a session."""
     assert read_cookies(header, "auth0_session") == {"auth0_session": "REAL"}

@@ -18,10 +18,10 @@ from auth0_wsgi.cookies import MAX_SET_COOKIE
 from auth0_wsgi.sealing import Sealer
 from auth0_wsgi.session import Session
 from benchmarks.typical import SUB, profile_claims, typical_access_tokens
-from tests.conftest import SECRET, log_in
 from tests.support.fake_provider import FakeProvider
+from tests.support.flows import SECRET, log_in
+from tests.support.http import JSON
 
-JSON = {"Accept": "application/json"}
 LOGIN_PATHS = {"/.well-known/openid-configuration", "/jwks", "/authorize", "/token",
                "grant:authorization_code"}
 

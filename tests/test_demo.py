@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.examples import HTML, assert_shows_the_api_answer
+from tests.support.examples import assert_shows_the_api_answer
 from tests.support.gunicorn import ROOT
+from tests.support.http import HTML
 from tests.support.real_idp import login_via_form, require_local_idp
 from tests.support.servers import free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 READY = re.compile(r"^    Open (http://\S+)/ in your browser\.$", re.MULTILINE)
 
 

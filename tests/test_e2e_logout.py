@@ -13,12 +13,11 @@ import requests
 from auth0_wsgi import Auth0Middleware
 from auth0_wsgi.sealing import Sealer
 from tests.support.apps import echo_app
+from tests.support.http import HTML, JSON
 from tests.support.real_idp import Client, LocalIdP, login_via_form, require_local_idp
 from tests.support.servers import free_port, serve
 
-pytestmark = pytest.mark.e2e
-HTML = {"Accept": "text/html"}
-JSON = {"Accept": "application/json"}
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SECRET = secrets.token_urlsafe(32)
 CLIENT_SECRET = f"s3cr:et%+{secrets.token_hex(8)}"
 

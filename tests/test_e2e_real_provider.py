@@ -12,12 +12,11 @@ from joserfc.jwk import KeySet
 from auth0_wsgi import Auth0Middleware
 from tests.support.apps import echo_app
 from tests.support.gunicorn import gunicorn
+from tests.support.http import HTML, JSON
 from tests.support.real_idp import Client, LocalIdP, confirm_logout, login_via_form, require_local_idp
 from tests.support.servers import free_port, serve
 
-pytestmark = pytest.mark.e2e
-HTML = {"Accept": "text/html"}
-JSON = {"Accept": "application/json"}
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SECRET = secrets.token_urlsafe(32)
 
 

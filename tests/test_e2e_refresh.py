@@ -14,12 +14,11 @@ from auth0_wsgi import Auth0Middleware
 from auth0_wsgi.sealing import Sealer
 from tests.support.apps import echo_app
 from tests.support.gunicorn import gunicorn
+from tests.support.http import HTML, JSON
 from tests.support.real_idp import Client, LocalIdP, login_via_form, require_local_idp
 from tests.support.servers import free_port, serve
 
-pytestmark = pytest.mark.e2e
-JSON = {"Accept": "application/json"}
-HTML = {"Accept": "text/html"}
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TTL = 4
 LEEWAY = 2
 SECRET = secrets.token_urlsafe(32)

@@ -20,7 +20,7 @@ from tests.support.gunicorn import gunicorn
 from tests.support.real_idp import Client, LocalIdP, follow_redirects, login_via_form, require_local_idp
 from tests.support.servers import free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # nothing listens: the login stops at the redirect
 CLIENT = Client("example-api-caller", f"secret:{secrets.token_hex(8)}%+", [REDIRECT_URI])
 

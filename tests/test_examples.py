@@ -18,16 +18,15 @@ from pyramid.config import Configurator
 
 import auth0_wsgi.bottle as auth0_bottle
 from auth0_wsgi import Auth0Middleware
-from tests.conftest import log_in, settings_for
 from tests.support.examples import (
     EXAMPLES,
-    HTML,
-    JSON,
     assert_shows_the_api_answer,
     example_api,
     example_app,
     example_client,
 )
+from tests.support.flows import log_in, settings_for
+from tests.support.http import HTML, JSON
 from tests.support.real_idp import LocalIdP, confirm_logout, login_via_form, require_local_idp
 from tests.support.servers import free_port
 
@@ -69,6 +68,7 @@ def _log_in(http: requests.Session, idp: LocalIdP, url: str, user: str) -> reque
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_login_profile_messages_and_logout(example: str, idp: LocalIdP) -> None:
     http = requests.Session()
     profile = _log_in(http, idp, example, "jane.doe")
@@ -91,6 +91,7 @@ def test_login_profile_messages_and_logout(example: str, idp: LocalIdP) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_pages_escape_what_the_tokens_say(example: str, idp: LocalIdP) -> None:
     http = requests.Session()
     profile = _log_in(http, idp, example, "<i>eve</i>")  # the provider derives name and email from it
@@ -102,6 +103,7 @@ def test_pages_escape_what_the_tokens_say(example: str, idp: LocalIdP) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_health_is_public_and_touches_no_session(example: str) -> None:
     response = requests.get(example + "/health", timeout=10)
     assert response.status_code == 200 and response.text == "ok\n"
@@ -109,6 +111,7 @@ def test_health_is_public_and_touches_no_session(example: str) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(EXAMPLES))
 def test_messages_page_says_so_when_the_api_is_down(name: str, idp: LocalIdP, ports: dict[str, int]) -> None:
     port, nowhere = ports["no-api"], f"http://127.0.0.1:{free_port()}"

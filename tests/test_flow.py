@@ -5,19 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from tests.conftest import BASE_URL, log_in, query_of, start_login
 from tests.support.fake_provider import AUDIENCE, CLIENT_ID
+from tests.support.flows import BASE_URL, log_in, start_login
+from tests.support.http import HTML, JSON, query_of
 
 
 def test_browser_without_session_is_sent_to_login_with_its_path(app):
-    response = app.get("/reports/7?x=1", headers={"Accept": "text/html"})
+    response = app.get("/reports/7?x=1", headers=HTML)
     assert response.status_int == 302
     assert response.headers["Location"] == f"{BASE_URL}/login?return_to=/reports/7%3Fx%3D1"
     assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_api_request_without_session_gets_401_json(app):
-    response = app.get("/api/items", headers={"Accept": "application/json"}, status=401)
+    response = app.get("/api/items", headers=JSON, status=401)
     assert response.json["error"] == "login_required"
     assert response.headers["WWW-Authenticate"] == "Bearer"
 

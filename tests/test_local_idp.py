@@ -33,7 +33,7 @@ from local_idp import (
 
 from tests.support.real_idp import require_local_idp
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # nothing listens: we stop at the redirect
 POST_LOGOUT_URI = "http://127.0.0.1:9/logged-out"

@@ -15,9 +15,9 @@ import pytest
 from auth0_wsgi import Auth0Middleware
 from auth0_wsgi.errors import ConfigError
 from auth0_wsgi.lockdir import LockDirectory, file_prefix
-from tests.conftest import settings_for
 from tests.support.apps import echo_app
 from tests.support.fake_provider import FakeProvider
+from tests.support.flows import settings_for
 
 NOBODY = 65534  # "another local user": the tests run as root, which may hand a directory to anyone
 DAY = 86400

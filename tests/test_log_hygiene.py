@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from tests.conftest import SECRET, query_of
-from tests.conftest import start_login as _start_login
 from tests.support.fake_provider import CLIENT_SECRET
+from tests.support.flows import SECRET
+from tests.support.flows import start_login as _start_login
+from tests.support.http import JSON, query_of
 from tests.support.logs import quiet_urllib3
 
 
@@ -23,7 +24,7 @@ def test_full_login_refresh_and_logout_log_nothing_secret(app, fake, caplog):
     params = query_of(authorize_url)
     app.get(callback)
     verifier = fake.last_token_request["code_verifier"]
-    app.get("/x", headers={"Accept": "application/json"})  # refresh
+    app.get("/x", headers=JSON)  # refresh
     session = app.get("/x").json
     refresh_tokens = list(fake.refresh_tokens)  # the rotated refresh token the session now holds
     assert len(refresh_tokens) == 1, "no refresh token was issued: the check below would prove nothing"

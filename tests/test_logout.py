@@ -9,12 +9,10 @@ import time
 import pytest
 import requests
 
-from tests.conftest import log_in
 from tests.support.fake_provider import CLIENT_ID, CLIENT_SECRET
+from tests.support.flows import log_in
+from tests.support.http import HTML, JSON
 from tests.support.servers import free_port
-
-JSON = {"Accept": "application/json"}
-HTML = {"Accept": "text/html"}
 
 
 def _refresh_token(fake) -> str:

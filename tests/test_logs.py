@@ -16,9 +16,9 @@ from auth0_wsgi import Auth0Middleware
 from auth0_wsgi.logs import escape_controls, get_logger
 from auth0_wsgi.resource_server import ResourceServerMiddleware
 from auth0_wsgi.sealing import b64encode
-from tests.conftest import settings_for
 from tests.support.apps import echo_app
 from tests.support.fake_provider import AUDIENCE, FakeProvider
+from tests.support.flows import settings_for
 
 PACKAGE = pathlib.Path(__file__).parent.parent / "auth0_wsgi"
 FORGED = "\nCRITICAL auth0_wsgi: admin logged in"

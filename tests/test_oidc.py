@@ -10,8 +10,8 @@ import pytest
 from auth0_wsgi.config import Config
 from auth0_wsgi.errors import GrantRejected, ProviderError, ProviderUnavailable
 from auth0_wsgi.oidc import OIDCClient
-from tests.conftest import settings_for
 from tests.support.fake_provider import CLIENT_SECRET
+from tests.support.flows import settings_for
 from tests.support.servers import serve
 
 

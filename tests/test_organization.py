@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import log_in, query_of, start_login
-
-JSON = {"Accept": "application/json"}
+from tests.support.flows import log_in, start_login
+from tests.support.http import JSON, query_of
 
 
 def _with(**org_claims):

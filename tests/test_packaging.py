@@ -15,6 +15,7 @@ from auth0_wsgi import Auth0Middleware, ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # builds a wheel with pip
 def test_wheel_carries_the_package_its_marker_and_the_entry_points(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
                     "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=300)

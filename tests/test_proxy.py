@@ -6,7 +6,8 @@ import pytest
 import requests
 
 from auth0_wsgi import ConfigError
-from tests.conftest import log_in
+from tests.support.flows import log_in
+from tests.support.http import HTML
 
 FORWARDED = {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_HOST": "public.example.com",
              "HTTP_X_FORWARDED_PREFIX": "/shop", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.9"}
@@ -59,7 +60,7 @@ def test_bad_trusted_proxies_refuse_to_start(build_app, value):
 
 def test_cookies_and_redirects_stay_under_the_path_prefix(build_app):
     app = build_app(base_url="https://example.com/shop")
-    response = app.get("/reports?id=1", headers={"Accept": "text/html"})
+    response = app.get("/reports?id=1", headers=HTML)
     assert response.headers["Location"] == "https://example.com/shop/login?return_to=/reports%3Fid%3D1"
     login = app.get("/login?return_to=/reports")
     tx_cookie = next(v for k, v in login.headerlist if k == "Set-Cookie")

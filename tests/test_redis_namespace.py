@@ -10,10 +10,10 @@ import pytest
 import redis
 from joserfc import jwt
 
-from tests.conftest import log_in
 from tests.support.fake_provider import CLIENT_ID
+from tests.support.flows import log_in
+from tests.support.http import JSON
 
-JSON = {"Accept": "application/json"}
 EVENT = {"http://schemas.openid.net/event/backchannel-logout": {}}
 
 # (settings of app B, given app A's unique key_prefix): B must share nothing with A

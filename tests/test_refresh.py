@@ -18,13 +18,11 @@ from auth0_wsgi.oidc import OIDCClient
 from auth0_wsgi.refresh import MAX_BACKOFF, Refresher
 from auth0_wsgi.sealing import Sealer
 from auth0_wsgi.session import Session
-from tests.conftest import BASE_URL, log_in, settings_for
 from tests.support.apps import echo_app
 from tests.support.clocks import Clock
+from tests.support.flows import BASE_URL, log_in, settings_for
+from tests.support.http import HTML, JSON
 from tests.support.servers import serve
-
-JSON = {"Accept": "application/json"}
-HTML = {"Accept": "text/html"}
 
 
 @pytest.fixture

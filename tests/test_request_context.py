@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import webtest
 
 from auth0_wsgi import Auth0Middleware, refresh_access_token
-from tests.conftest import log_in, settings_for
 from tests.support.apps import echo_app
 from tests.support.clocks import Clock, use_clock
-
-JSON = {"Accept": "application/json"}
+from tests.support.flows import log_in, settings_for
+from tests.support.http import JSON
 
 
 def test_a_view_that_edits_nested_claims_does_not_change_the_next_request(fake, session_store):
@@ -80,7 +81,8 @@ def test_a_second_save_in_one_request_merges_its_cookies_with_the_first(fake, fi
     clock = use_clock(middleware, Clock())
     app = webtest.TestApp(middleware)
     log_in(app)
-    middleware.store = _ScriptedSaves(middleware.store, [first, second])
+    scripted = _ScriptedSaves(middleware.store, [first, second])
+    middleware.session_services = dataclasses.replace(middleware.session_services, store=scripted)
     clock.advance(400)  # the first save: the touch that slides the rolling expiry
     response = app.get("/x")
     cookies = [value for name, value in response.headerlist if name == "Set-Cookie"]

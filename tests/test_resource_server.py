@@ -127,42 +127,48 @@ def assert_no_store(response: webtest.TestResponse) -> None:
 
 
 # -- the token table ------------------------------------------------------------------------------
-TOKENS: list[tuple[str, Callable[[FakeProvider], str], int, str]] = [  # id, token, status, why
-    ("valid", lambda f: sign(f), 200, ""),
-    ("aud-list-with-audience", lambda f: sign(f, aud=["https://other.example", AUDIENCE]), 200, ""),
-    ("scope-via-permissions", lambda f: sign(f, scope="openid", permissions=["read:messages"]), 200, ""),
-    ("expired-within-clock-skew", lambda f: sign(f, exp=int(time.time()) - 30), 200, ""),
-    ("no-kid-single-key", lambda f: jwt.encode({"alg": "RS256"}, claims_for(f), f.key), 200, ""),
-    ("expired", lambda f: sign(f, exp=int(time.time()) - 120), 401, "expired"),
-    ("no-exp", lambda f: sign(f, drop=("exp",)), 401, "'exp'"),
-    ("exp-not-a-number", lambda f: sign(f, exp="tomorrow"), 401, "'exp'"),
-    ("nbf-in-the-future", lambda f: sign(f, nbf=int(time.time()) + 300), 401, "not yet valid"),
-    ("iat-in-the-future", lambda f: sign(f, iat=int(time.time()) + 300), 401, "issued in the future"),
-    ("wrong-aud", lambda f: sign(f, aud="https://other.example"), 401, "'aud'"),
-    ("aud-list-without-audience", lambda f: sign(f, aud=["https://other.example", "x"]), 401, "'aud'"),
-    ("id-token-for-the-client", lambda f: sign(f, aud=CLIENT_ID), 401, "'aud'"),
-    ("no-aud", lambda f: sign(f, drop=("aud",)), 401, "'aud'"),
-    ("wrong-iss", lambda f: sign(f, iss="https://evil.example/"), 401, "'iss'"),
-    ("iss-without-trailing-slash", lambda f: sign(f, iss=f.issuer.rstrip("/")), 401, "'iss'"),
-    ("no-sub", lambda f: sign(f, drop=("sub",)), 401, "'sub'"),
-    ("alg-none", unsigned, 401, "'none' is not allowed"),
-    ("hs256-with-rsa-public-key", hs256_with_public_key, 401, "'HS256' is not allowed"),
-    ("unknown-kid-other-key", lambda f: sign(f, key=OTHER_KEY, header={"kid": "k2"}), 401, "kid"),
-    ("other-key-claiming-k1", lambda f: sign(f, key=OTHER_KEY), 401, "bad signature"),
-    ("tampered-signature", tampered_signature, 401, "bad signature"),
-    ("tampered-payload", tampered_payload, 401, "bad signature"),
-    ("not-a-jwt", lambda f: "abc.def", 401, "JSON Web Signature"),
-    ("scope-not-a-string", lambda f: sign(f, scope=["read:messages"]), 401, "scope claim"),
-    ("permissions-not-strings", lambda f: sign(f, scope="openid", permissions=[1]), 401, "permissions claim"),
-    ("oversized", lambda f: sign(f, padding="x" * 20_000), 401, "too large"),
-    ("missing-scope", lambda f: sign(f, scope="openid profile"), 403, "read:messages"),
-    ("permissions-without-the-scope", lambda f: sign(f, scope="openid", permissions=["write:x"]),
-     403, "read:messages"),
+TOKENS = [  # token, status, why
+    pytest.param(lambda f: sign(f), 200, "", id="valid"),
+    pytest.param(lambda f: sign(f, aud=["https://other.example", AUDIENCE]), 200, "",
+                 id="aud-list-with-audience"),
+    pytest.param(lambda f: sign(f, scope="openid", permissions=["read:messages"]), 200, "",
+                 id="scope-via-permissions"),
+    pytest.param(lambda f: sign(f, exp=int(time.time()) - 30), 200, "", id="expired-within-clock-skew"),
+    pytest.param(lambda f: jwt.encode({"alg": "RS256"}, claims_for(f), f.key), 200, "",
+                 id="no-kid-single-key"),
+    pytest.param(lambda f: sign(f, exp=int(time.time()) - 120), 401, "expired", id="expired"),
+    pytest.param(lambda f: sign(f, drop=("exp",)), 401, "'exp'", id="no-exp"),
+    pytest.param(lambda f: sign(f, exp="tomorrow"), 401, "'exp'", id="exp-not-a-number"),
+    pytest.param(lambda f: sign(f, nbf=int(time.time()) + 300), 401, "not yet valid", id="nbf-in-the-future"),
+    pytest.param(lambda f: sign(f, iat=int(time.time()) + 300), 401, "issued in the future",
+                 id="iat-in-the-future"),
+    pytest.param(lambda f: sign(f, aud="https://other.example"), 401, "'aud'", id="wrong-aud"),
+    pytest.param(lambda f: sign(f, aud=["https://other.example", "x"]), 401, "'aud'",
+                 id="aud-list-without-audience"),
+    pytest.param(lambda f: sign(f, aud=CLIENT_ID), 401, "'aud'", id="id-token-for-the-client"),
+    pytest.param(lambda f: sign(f, drop=("aud",)), 401, "'aud'", id="no-aud"),
+    pytest.param(lambda f: sign(f, iss="https://evil.example/"), 401, "'iss'", id="wrong-iss"),
+    pytest.param(lambda f: sign(f, iss=f.issuer.rstrip("/")), 401, "'iss'", id="iss-without-trailing-slash"),
+    pytest.param(lambda f: sign(f, drop=("sub",)), 401, "'sub'", id="no-sub"),
+    pytest.param(unsigned, 401, "'none' is not allowed", id="alg-none"),
+    pytest.param(hs256_with_public_key, 401, "'HS256' is not allowed", id="hs256-with-rsa-public-key"),
+    pytest.param(lambda f: sign(f, key=OTHER_KEY, header={"kid": "k2"}), 401, "kid",
+                 id="unknown-kid-other-key"),
+    pytest.param(lambda f: sign(f, key=OTHER_KEY), 401, "bad signature", id="other-key-claiming-k1"),
+    pytest.param(tampered_signature, 401, "bad signature", id="tampered-signature"),
+    pytest.param(tampered_payload, 401, "bad signature", id="tampered-payload"),
+    pytest.param(lambda f: "abc.def", 401, "JSON Web Signature", id="not-a-jwt"),
+    pytest.param(lambda f: sign(f, scope=["read:messages"]), 401, "scope claim", id="scope-not-a-string"),
+    pytest.param(lambda f: sign(f, scope="openid", permissions=[1]), 401, "permissions claim",
+                 id="permissions-not-strings"),
+    pytest.param(lambda f: sign(f, padding="x" * 20_000), 401, "too large", id="oversized"),
+    pytest.param(lambda f: sign(f, scope="openid profile"), 403, "read:messages", id="missing-scope"),
+    pytest.param(lambda f: sign(f, scope="openid", permissions=["write:x"]),
+                 403, "read:messages", id="permissions-without-the-scope"),
 ]
 
 
-@pytest.mark.parametrize(("make_token", "status", "why"), [case[1:] for case in TOKENS],
-                         ids=[case[0] for case in TOKENS])
+@pytest.mark.parametrize(("make_token", "status", "why"), TOKENS)
 def test_bearer_tokens(api: webtest.TestApp, fake: FakeProvider, make_token: Callable[[FakeProvider], str],
                        status: int, why: str) -> None:
     response = api.get("/messages", headers=bearer(make_token(fake)), status="*")
@@ -191,22 +197,21 @@ def test_an_oversized_token_is_refused_before_any_key_is_fetched(api, fake):
 
 
 # -- the Authorization header ---------------------------------------------------------------------
-HEADERS: list[tuple[str, Callable[[str], str | None], int, str | None]] = [
-    ("no-header", lambda t: None, 401, None),
-    ("empty-header", lambda t: "", 401, None),
-    ("basic-scheme", lambda t: "Basic dXNlcjpwYXNz", 401, None),
-    ("bearer-without-token", lambda t: "Bearer", 401, None),
-    ("bearer-blank-token", lambda t: "Bearer    ", 401, None),
-    ("two-tokens", lambda t: f"Bearer {t} {t}", 400, "invalid_request"),
-    ("comma-separated", lambda t: f"Bearer {t},x", 400, "invalid_request"),
-    ("lowercase-scheme", lambda t: f"bearer {t}", 200, None),
-    ("uppercase-scheme", lambda t: f"BEARER {t}", 200, None),
-    ("several-spaces", lambda t: f"Bearer   {t}", 200, None),
+HEADERS = [  # Authorization header from a good token, status, error
+    pytest.param(lambda t: None, 401, None, id="no-header"),
+    pytest.param(lambda t: "", 401, None, id="empty-header"),
+    pytest.param(lambda t: "Basic dXNlcjpwYXNz", 401, None, id="basic-scheme"),
+    pytest.param(lambda t: "Bearer", 401, None, id="bearer-without-token"),
+    pytest.param(lambda t: "Bearer    ", 401, None, id="bearer-blank-token"),
+    pytest.param(lambda t: f"Bearer {t} {t}", 400, "invalid_request", id="two-tokens"),
+    pytest.param(lambda t: f"Bearer {t},x", 400, "invalid_request", id="comma-separated"),
+    pytest.param(lambda t: f"bearer {t}", 200, None, id="lowercase-scheme"),
+    pytest.param(lambda t: f"BEARER {t}", 200, None, id="uppercase-scheme"),
+    pytest.param(lambda t: f"Bearer   {t}", 200, None, id="several-spaces"),
 ]
 
 
-@pytest.mark.parametrize(("header", "status", "error"), [case[1:] for case in HEADERS],
-                         ids=[case[0] for case in HEADERS])
+@pytest.mark.parametrize(("header", "status", "error"), HEADERS)
 def test_authorization_headers(api, fake, header, status, error):
     value = header(sign(fake))
     headers = {} if value is None else {"Authorization": value}
@@ -246,8 +251,12 @@ def test_other_form_bodies_reach_the_app_whole(api, fake):
 
 
 # -- public paths and the environ -----------------------------------------------------------------
-@pytest.mark.parametrize(("path", "status"), [("/health", 200), ("/health/live", 200), ("/healthz", 401),
-                                              ("/", 401)], ids=["exact", "below", "prefix-only", "root"])
+@pytest.mark.parametrize(("path", "status"), [
+    pytest.param("/health", 200, id="exact"),
+    pytest.param("/health/live", 200, id="below"),
+    pytest.param("/healthz", 401, id="prefix-only"),
+    pytest.param("/", 401, id="root"),
+])
 def test_public_paths_match_whole_segments(api, path, status):
     response = api.get(path, status=status)
     if status == 200:
@@ -333,11 +342,13 @@ def writer(environ: dict, start_response: Any) -> list[bytes]:
 
 
 @pytest.mark.parametrize(("claims", "status"), [
-    ({"scope": "read:messages"}, 403),
-    ({"scope": "read:messages write:messages"}, 200),
-    ({"scope": "read:messages", "permissions": ["write:messages"]}, 200),
-    ({"scope": "", "permissions": ["write:messages", "read:messages"]}, 200),
-], ids=["one-of-two", "both-in-scope", "scope-and-permissions", "both-in-permissions"])
+    pytest.param({"scope": "read:messages"}, 403, id="one-of-two"),
+    pytest.param({"scope": "read:messages write:messages"}, 200, id="both-in-scope"),
+    pytest.param({"scope": "read:messages", "permissions": ["write:messages"]}, 200,
+                 id="scope-and-permissions"),
+    pytest.param({"scope": "", "permissions": ["write:messages", "read:messages"]}, 200,
+                 id="both-in-permissions"),
+])
 def test_requires_scopes_needs_every_scope(make_api, fake, claims, status):
     api = make_api(app=writer)
     response = api.get("/write", headers=bearer(sign(fake, **claims)), status=status)
@@ -396,74 +407,79 @@ pipeline = auth echo
 
 
 # -- configuration --------------------------------------------------------------------------------
-GOOD_CONFIG: list[tuple[str, dict[str, Any], dict[str, str], dict[str, Any]]] = [
-    ("domain", {"domain": "tenant.us.auth0.com", "audience": "https://api"}, {},
-     {"issuer": "https://tenant.us.auth0.com/", "audience": "https://api", "algorithms": ("RS256",),
-      "clock_skew": 60, "http_timeout": 5.0, "required_scopes": (), "public_paths": ()}),
-    ("loopback-http-issuer", {"issuer": "http://127.0.0.1:9400/", "audience": "a"}, {},
-     {"issuer": "http://127.0.0.1:9400/"}),
-    ("all-from-environment", {}, {"AUTH0_DOMAIN": "t.auth0.com", "AUTH0_AUDIENCE": "https://api",
-                                  "AUTH0_REQUIRED_SCOPES": "read:x write:x", "AUTH0_CLOCK_SKEW": "5"},
-     {"issuer": "https://t.auth0.com/", "required_scopes": ("read:x", "write:x"), "clock_skew": 5}),
-    ("issuer-from-environment", {"audience": "a"}, {"AUTH0_ISSUER": "https://id.example/"},
-     {"issuer": "https://id.example/"}),
-    ("explicit-beats-environment", {"domain": "mine.auth0.com", "audience": "mine"},
-     {"AUTH0_ISSUER": "https://theirs/", "AUTH0_AUDIENCE": "theirs"},
-     {"issuer": "https://mine.auth0.com/", "audience": "mine"}),
-    ("empty-environment-ignored", {"domain": "t.auth0.com", "audience": "a"}, {"AUTH0_ALGORITHMS": ""},
-     {"algorithms": ("RS256",)}),
-    ("native-values", {"domain": "t.auth0.com", "audience": "a", "required_scopes": ["a", "b", "a"],
-                       "public_paths": ["/health/", "/docs"], "clock_skew": 0, "http_timeout": 1.5,
-                       "algorithms": ["rs256", "ES256"]}, {},
-     {"required_scopes": ("a", "b"), "public_paths": ("/health", "/docs"), "clock_skew": 0,
-      "http_timeout": 1.5, "algorithms": ("RS256", "ES256")}),
-    ("none-means-unset", {"domain": "t.auth0.com", "audience": "a", "required_scopes": None}, {},
-     {"required_scopes": ()}),
+GOOD_CONFIG = [  # settings, environment, expected Config fields
+    pytest.param({"domain": "tenant.us.auth0.com", "audience": "https://api"}, {},
+                 {"issuer": "https://tenant.us.auth0.com/", "audience": "https://api",
+                  "algorithms": ("RS256",), "clock_skew": 60, "http_timeout": 5.0, "required_scopes": (),
+                  "public_paths": ()}, id="domain"),
+    pytest.param({"issuer": "http://127.0.0.1:9400/", "audience": "a"}, {},
+                 {"issuer": "http://127.0.0.1:9400/"}, id="loopback-http-issuer"),
+    pytest.param({}, {"AUTH0_DOMAIN": "t.auth0.com", "AUTH0_AUDIENCE": "https://api",
+                      "AUTH0_REQUIRED_SCOPES": "read:x write:x", "AUTH0_CLOCK_SKEW": "5"},
+                 {"issuer": "https://t.auth0.com/", "required_scopes": ("read:x", "write:x"),
+                  "clock_skew": 5}, id="all-from-environment"),
+    pytest.param({"audience": "a"}, {"AUTH0_ISSUER": "https://id.example/"},
+                 {"issuer": "https://id.example/"}, id="issuer-from-environment"),
+    pytest.param({"domain": "mine.auth0.com", "audience": "mine"},
+                 {"AUTH0_ISSUER": "https://theirs/", "AUTH0_AUDIENCE": "theirs"},
+                 {"issuer": "https://mine.auth0.com/", "audience": "mine"}, id="explicit-beats-environment"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a"}, {"AUTH0_ALGORITHMS": ""},
+                 {"algorithms": ("RS256",)}, id="empty-environment-ignored"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a", "required_scopes": ["a", "b", "a"],
+                  "public_paths": ["/health/", "/docs"], "clock_skew": 0, "http_timeout": 1.5,
+                  "algorithms": ["rs256", "ES256"]}, {},
+                 {"required_scopes": ("a", "b"), "public_paths": ("/health", "/docs"), "clock_skew": 0,
+                  "http_timeout": 1.5, "algorithms": ("RS256", "ES256")}, id="native-values"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a", "required_scopes": None}, {},
+                 {"required_scopes": ()}, id="none-means-unset"),
 ]
 
 
-@pytest.mark.parametrize(("settings", "environ", "expected"), [case[1:] for case in GOOD_CONFIG],
-                         ids=[case[0] for case in GOOD_CONFIG])
+@pytest.mark.parametrize(("settings", "environ", "expected"), GOOD_CONFIG)
 def test_good_config(settings, environ, expected):
     config = ResourceServerConfig.from_settings(settings, environ)
     assert {name: getattr(config, name) for name in expected} == expected
 
 
-BAD_CONFIG: list[tuple[str, dict[str, Any], dict[str, str], str, str]] = [
-    ("no-audience", {"domain": "t.auth0.com"}, {}, "audience", "is required"),
-    ("blank-audience", {"domain": "t.auth0.com", "audience": "  "}, {}, "audience", "not an API identifier"),
-    ("no-issuer", {"audience": "a"}, {}, "domain", "is required"),
-    ("domain-and-issuer", {"domain": "t.auth0.com", "issuer": "https://t.auth0.com/", "audience": "a"}, {},
-     "domain", "together"),
-    ("domain-with-scheme", {"domain": "https://t.auth0.com", "audience": "a"}, {}, "domain", "bare host"),
-    ("http-issuer-not-loopback", {"issuer": "http://id.example/", "audience": "a"}, {}, "issuer", "loopback"),
-    ("alg-none", {"domain": "t.auth0.com", "audience": "a", "algorithms": "none"}, {}, "algorithms",
-     "unsigned"),
-    ("alg-hs256", {"domain": "t.auth0.com", "audience": "a", "algorithms": "RS256 HS256"}, {}, "algorithms",
-     "shared secret"),
-    ("alg-unknown", {"domain": "t.auth0.com", "audience": "a", "algorithms": "RS1"}, {}, "algorithms",
-     "is not one of"),
-    ("alg-empty", {"domain": "t.auth0.com", "audience": "a", "algorithms": " "}, {}, "algorithms", "empty"),
-    ("clock-skew-negative", {"domain": "t.auth0.com", "audience": "a", "clock_skew": "-1"}, {}, "clock_skew",
-     "below"),
-    ("clock-skew-word", {"domain": "t.auth0.com", "audience": "a", "clock_skew": "a minute"}, {},
-     "clock_skew", "whole number"),
-    ("http-timeout-zero", {"domain": "t.auth0.com", "audience": "a", "http_timeout": "0"}, {}, "http_timeout",
-     "below"),
-    ("public-path-relative", {"domain": "t.auth0.com", "audience": "a", "public_paths": "health"}, {},
-     "public_paths", "absolute path"),
-    ("scope-with-quote", {"domain": "t.auth0.com", "audience": "a", "required_scopes": 'read:"x"'}, {},
-     "required_scopes", "scope name"),
-    ("typo", {"domain": "t.auth0.com", "audiance": "a"}, {}, "audiance", "did you mean 'audience'"),
-    ("login-option", {"domain": "t.auth0.com", "audience": "a", "client_id": "x"}, {}, "client_id",
-     "not an option"),
-    ("bad-environment", {"domain": "t.auth0.com", "audience": "a"}, {"AUTH0_CLOCK_SKEW": "lots"},
-     "clock_skew", "whole number"),
+BAD_CONFIG = [  # settings, environment, the option the error names, a fragment of its message
+    pytest.param({"domain": "t.auth0.com"}, {}, "audience", "is required", id="no-audience"),
+    pytest.param({"domain": "t.auth0.com", "audience": "  "}, {}, "audience", "not an API identifier",
+                 id="blank-audience"),
+    pytest.param({"audience": "a"}, {}, "domain", "is required", id="no-issuer"),
+    pytest.param({"domain": "t.auth0.com", "issuer": "https://t.auth0.com/", "audience": "a"}, {},
+                 "domain", "together", id="domain-and-issuer"),
+    pytest.param({"domain": "https://t.auth0.com", "audience": "a"}, {}, "domain", "bare host",
+                 id="domain-with-scheme"),
+    pytest.param({"issuer": "http://id.example/", "audience": "a"}, {}, "issuer", "loopback",
+                 id="http-issuer-not-loopback"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a", "algorithms": "none"}, {}, "algorithms",
+                 "unsigned", id="alg-none"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a", "algorithms": "RS256 HS256"}, {}, "algorithms",
+                 "shared secret", id="alg-hs256"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a", "algorithms": "RS1"}, {}, "algorithms",
+                 "is not one of", id="alg-unknown"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a", "algorithms": " "}, {}, "algorithms", "empty",
+                 id="alg-empty"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a", "clock_skew": "-1"}, {}, "clock_skew",
+                 "below", id="clock-skew-negative"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a", "clock_skew": "a minute"}, {},
+                 "clock_skew", "whole number", id="clock-skew-word"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a", "http_timeout": "0"}, {}, "http_timeout",
+                 "below", id="http-timeout-zero"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a", "public_paths": "health"}, {},
+                 "public_paths", "absolute path", id="public-path-relative"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a", "required_scopes": 'read:"x"'}, {},
+                 "required_scopes", "scope name", id="scope-with-quote"),
+    pytest.param({"domain": "t.auth0.com", "audiance": "a"}, {}, "audiance", "did you mean 'audience'",
+                 id="typo"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a", "client_id": "x"}, {}, "client_id",
+                 "not an option", id="login-option"),
+    pytest.param({"domain": "t.auth0.com", "audience": "a"}, {"AUTH0_CLOCK_SKEW": "lots"},
+                 "clock_skew", "whole number", id="bad-environment"),
 ]
 
 
-@pytest.mark.parametrize(("settings", "environ", "option", "fragment"), [case[1:] for case in BAD_CONFIG],
-                         ids=[case[0] for case in BAD_CONFIG])
+@pytest.mark.parametrize(("settings", "environ", "option", "fragment"), BAD_CONFIG)
 def test_bad_config(settings, environ, option, fragment):
     with pytest.raises(ConfigError) as caught:
         ResourceServerConfig.from_settings(settings, environ)

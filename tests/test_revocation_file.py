@@ -16,14 +16,14 @@ from auth0_wsgi.lockdir import LockDirectory
 from auth0_wsgi.revocation import MemoryRevocations
 from auth0_wsgi.revocation_file import FileRevocations
 from auth0_wsgi.session import Session
-from tests.conftest import log_in, settings_for
 from tests.support.apps import echo_app
+from tests.support.flows import log_in, settings_for
+from tests.support.http import JSON
 from tests.support.logout_tokens import logout_token
 
 SECRETS = ("s" * 40,)
 NAMESPACE = "auth0wsgi:AbCdEfGhIjKl:"
 KEEP = 7 * 86400
-JSON = {"Accept": "application/json"}
 
 
 class Clock:

@@ -43,21 +43,21 @@ def seal_raw(secret: str, purpose: str, payload: bytes) -> str:
 
 
 PLAINTEXTS = [
-    ("empty", b""),
-    ("one-byte", b"x"),
-    ("all-byte-values", bytes(range(256))),
-    ("json", json.dumps({"sub": "auth0|123", "n": [1, 2, 3]}).encode()),
-    ("random-10k", os.urandom(10_000)),
-    ("compressible-60k", b"abc" * 20_000),
+    pytest.param(b"", id="empty"),
+    pytest.param(b"x", id="one-byte"),
+    pytest.param(bytes(range(256)), id="all-byte-values"),
+    pytest.param(json.dumps({"sub": "auth0|123", "n": [1, 2, 3]}).encode(), id="json"),
+    pytest.param(os.urandom(10_000), id="random-10k"),
+    pytest.param(b"abc" * 20_000, id="compressible-60k"),
 ]
 
 
-@pytest.mark.parametrize("plaintext", [p[1] for p in PLAINTEXTS], ids=[p[0] for p in PLAINTEXTS])
+@pytest.mark.parametrize("plaintext", PLAINTEXTS)
 def test_round_trip(sealer, plaintext):
     assert sealer.unseal(sealer.seal(plaintext)) == plaintext
 
 
-@pytest.mark.parametrize("plaintext", [p[1] for p in PLAINTEXTS], ids=[p[0] for p in PLAINTEXTS])
+@pytest.mark.parametrize("plaintext", PLAINTEXTS)
 def test_joserfc_decrypts_our_output(sealer, plaintext):
     token = sealer.seal(plaintext)
     result = jwe.decrypt_compact(token, OctKey.import_key(derive_key(SECRET, PURPOSE)))
@@ -99,8 +99,16 @@ def _flip(text: str, index: int) -> str:
     return text[:index] + replacement + text[index + 1:]
 
 
-@pytest.mark.parametrize("part", [0, 2, 3, 4], ids=["header", "nonce", "ciphertext", "tag"])
-@pytest.mark.parametrize("where", ["first", "middle"], ids=["first-char", "middle-char"])
+@pytest.mark.parametrize("part", [
+    pytest.param(0, id="header"),
+    pytest.param(2, id="nonce"),
+    pytest.param(3, id="ciphertext"),
+    pytest.param(4, id="tag"),
+])
+@pytest.mark.parametrize("where", [
+    pytest.param("first", id="first-char"),
+    pytest.param("middle", id="middle-char"),
+])
 def test_tampered_part_gives_none(sealer, part, where):
     parts = sealer.seal(b"some session data").split(".")
     index = 0 if where == "first" else len(parts[part]) // 2
@@ -108,7 +116,12 @@ def test_tampered_part_gives_none(sealer, part, where):
     assert sealer.unseal(".".join(parts)) is None
 
 
-@pytest.mark.parametrize("part", [0, 2, 3, 4], ids=["header", "nonce", "ciphertext", "tag"])
+@pytest.mark.parametrize("part", [
+    pytest.param(0, id="header"),
+    pytest.param(2, id="nonce"),
+    pytest.param(3, id="ciphertext"),
+    pytest.param(4, id="tag"),
+])
 def test_part_from_another_token_gives_none(sealer, part):
     first = sealer.seal(b"data one").split(".")
     second = sealer.seal(b"data two").split(".")
@@ -152,23 +165,18 @@ def test_every_truncation_gives_none(sealer):
         assert sealer.unseal(token[:length]) is None, length
 
 
-@pytest.mark.parametrize(
-    "mangle",
-    [
-        lambda t: t + ".",
-        lambda t: "." + t,
-        lambda t: t.replace("..", "...", 1),
-        lambda t: t + ".AAAA",
-        lambda t: t.replace("..", ".x.", 1),
-        lambda t: t.replace("..", ".", 1),
-        lambda t: t + t,
-        lambda t: t.split(".")[0] + "....",
-        lambda t: "",
-        lambda t: "....",
-    ],
-    ids=["trailing-dot", "leading-dot", "extra-dot-in-middle", "sixth-part", "non-empty-encrypted-key",
-         "four-parts", "doubled", "header-only", "empty", "dots-only"],
-)
+@pytest.mark.parametrize("mangle", [
+    pytest.param(lambda t: t + ".", id="trailing-dot"),
+    pytest.param(lambda t: "." + t, id="leading-dot"),
+    pytest.param(lambda t: t.replace("..", "...", 1), id="extra-dot-in-middle"),
+    pytest.param(lambda t: t + ".AAAA", id="sixth-part"),
+    pytest.param(lambda t: t.replace("..", ".x.", 1), id="non-empty-encrypted-key"),
+    pytest.param(lambda t: t.replace("..", ".", 1), id="four-parts"),
+    pytest.param(lambda t: t + t, id="doubled"),
+    pytest.param(lambda t: t.split(".")[0] + "....", id="header-only"),
+    pytest.param(lambda t: "", id="empty"),
+    pytest.param(lambda t: "....", id="dots-only"),
+])
 def test_malformed_token_gives_none(sealer, mangle):
     assert sealer.unseal(mangle(sealer.seal(b"data"))) is None
 
@@ -193,16 +201,12 @@ def test_non_ascii_in_parts_gives_none(sealer):
 
 # -- key separation and rotation ------------------------------------------------------------------
 
-@pytest.mark.parametrize(
-    ("reader", "why"),
-    [
-        (Sealer([OTHER], PURPOSE), "another secret"),
-        (Sealer([SECRET], "login"), "another purpose"),
-        (Sealer([OTHER, OLD], PURPOSE), "rotation list without the secret"),
-        (Sealer([SECRET], PURPOSE + " "), "purpose differing by a space"),
-    ],
-    ids=["another-secret", "another-purpose", "other-secrets", "purpose-with-space"],
-)
+@pytest.mark.parametrize(("reader", "why"), [
+    pytest.param(Sealer([OTHER], PURPOSE), "another secret", id="another-secret"),
+    pytest.param(Sealer([SECRET], "login"), "another purpose", id="another-purpose"),
+    pytest.param(Sealer([OTHER, OLD], PURPOSE), "rotation list without the secret", id="other-secrets"),
+    pytest.param(Sealer([SECRET], PURPOSE + " "), "purpose differing by a space", id="purpose-with-space"),
+])
 def test_foreign_key_gives_none(sealer, reader, why):
     assert reader.unseal(sealer.seal(b"data")) is None, why
 
@@ -242,11 +246,12 @@ def test_derive_key_separates_purposes_and_secrets():
 
 # -- bounded inflation ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(
-    ("size", "accepted"),
-    [(1023, True), (1024, True), (1025, False), (1_000_000, False)],
-    ids=["below-max", "exactly-max", "one-over-max", "bomb-1MB"],
-)
+@pytest.mark.parametrize(("size", "accepted"), [
+    pytest.param(1023, True, id="below-max"),
+    pytest.param(1024, True, id="exactly-max"),
+    pytest.param(1025, False, id="one-over-max"),
+    pytest.param(1_000_000, False, id="bomb-1MB"),
+])
 def test_inflated_size_is_bounded(size, accepted):
     sealer = Sealer([SECRET], PURPOSE, max_plaintext=1024)
     token = sealer.seal(b"\0" * size)
@@ -261,11 +266,11 @@ def test_default_limit_refuses_a_compression_bomb():
     assert sealer.unseal(token) is None  # ...and refused once inflation passes 64 KiB
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [b"not deflate at all \xff\xfe", _deflate(b"hello")[:-2], zlib.compress(b"zlib header, not raw deflate")],
-    ids=["not-deflate", "truncated-stream", "zlib-wrapped"],
-)
+@pytest.mark.parametrize("payload", [
+    pytest.param(b"not deflate at all \xff\xfe", id="not-deflate"),
+    pytest.param(_deflate(b"hello")[:-2], id="truncated-stream"),
+    pytest.param(zlib.compress(b"zlib header, not raw deflate"), id="zlib-wrapped"),
+])
 def test_bad_compressed_payload_with_right_key_gives_none(payload):
     sealer = Sealer([SECRET], PURPOSE)
     assert sealer.unseal(seal_raw(SECRET, PURPOSE, _deflate(b"control"))) == b"control"

@@ -9,11 +9,10 @@ import pytest
 import webtest
 
 from auth0_wsgi import Auth0Middleware
-from tests.conftest import log_in, settings_for
 from tests.support.apps import echo_app
+from tests.support.flows import log_in, settings_for
+from tests.support.http import HTML, JSON
 from tests.support.redis_server import RedisServer
-
-JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -116,7 +115,7 @@ def test_redis_down_gives_503_then_recovers_without_restarting_the_app(fake):
         response = app.get("/x", headers=JSON, status=503)
         assert response.json["error"] == "session_store_unavailable"
         assert response.headers["Retry-After"]
-        assert app.get("/x", headers={"Accept": "text/html"}, status=503).content_type == "text/html"
+        assert app.get("/x", headers=HTML, status=503).content_type == "text/html"
         server.start()  # same port, empty: the session is gone, but the app serves again
         assert app.get("/x", headers=JSON, status=401).json["error"] == "login_required"
         log_in(app)

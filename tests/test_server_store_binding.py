@@ -10,10 +10,9 @@ import redis
 import webtest
 
 from auth0_wsgi import Auth0Middleware
-from tests.conftest import log_in, settings_for
 from tests.support.apps import echo_app
-
-JSON = {"Accept": "application/json"}
+from tests.support.flows import log_in, settings_for
+from tests.support.http import JSON
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -25,7 +24,8 @@ def _copy_record(middleware: Auth0Middleware, source: str, target: str) -> None:
     """What an attacker with write access to the backend (and no secret) can do."""
     backend = middleware.store.backend
     if middleware.config.session_store == "memory":
-        backend._records[target] = backend._records[source]
+        records = backend._records
+        records.put(target, records.get(source), records.ttl(source))
         return
     client = redis.Redis.from_url(middleware.config.session_store)
     namespace = middleware.config.namespace

@@ -11,12 +11,12 @@ import webtest
 from joserfc import jwt
 
 from auth0_wsgi import Auth0Middleware
-from tests.conftest import log_in, settings_for
 from tests.support.apps import echo_app
 from tests.support.clocks import Clock, use_clock
 from tests.support.fake_provider import CLIENT_ID
+from tests.support.flows import log_in, settings_for
+from tests.support.http import JSON
 
-JSON = {"Accept": "application/json"}
 LIFETIME = 1800  # rolling = absolute: a session lives 30 minutes from its login
 
 

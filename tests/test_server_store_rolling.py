@@ -9,11 +9,11 @@ import redis
 import webtest
 
 from auth0_wsgi import Auth0Middleware
-from tests.conftest import log_in, settings_for
 from tests.support.apps import echo_app
 from tests.support.clocks import Clock, use_clock
+from tests.support.flows import log_in, settings_for
+from tests.support.http import JSON
 
-JSON = {"Accept": "application/json"}
 ROLLING = 600  # touch interval: a tenth, 60 s
 
 
@@ -51,7 +51,7 @@ class _Browser:
 def _record_ttl(middleware: Auth0Middleware, cookie: str, clock: Clock) -> float:
     key = middleware.store.record_key(cookie.rpartition(".")[0])
     if middleware.config.session_store == "memory":
-        return middleware.store.backend._records[key][0] - clock.now
+        return middleware.store.backend._records.ttl(key) or 0.0
     return redis.Redis.from_url(middleware.config.session_store).ttl(middleware.config.namespace + key)
 
 

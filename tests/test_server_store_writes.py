@@ -15,12 +15,12 @@ import webtest
 
 from auth0_wsgi import Auth0Middleware, api_session, refresh_access_token
 from auth0_wsgi.stores.server import MAX_WRITE_ATTEMPTS
-from tests.conftest import log_in, settings_for
 from tests.support.apps import echo_app
 from tests.support.clocks import Clock, use_clock
+from tests.support.flows import log_in, settings_for
+from tests.support.http import JSON
 from tests.support.servers import serve
 
-JSON = {"Accept": "application/json"}
 TOUCH = 400  # seconds: past the touch interval (300 s with the default rolling duration)
 
 

@@ -42,17 +42,17 @@ def record(id_token: Any = ID_TOKEN, access_token: Any = ACCESS_TOKEN, expires_a
 # -- serialisation --------------------------------------------------------------------------------
 
 ROUND_TRIP = [
-    ("full", make_session()),
-    ("no-access-token", make_session(access_token=None, expires_at=None)),
-    ("no-refresh-token", make_session(refresh_token=None)),
-    ("touched-later", make_session(touched_at=NOW + 500)),
-    ("with-sid", make_session(sid="sid-1", user={**CLAIMS, "sid": "sid-1"})),
-    ("unicode-claims", make_session(id_token=jwt_with({"sub": "\u00e9\u4e2d", "name": "Zo\u00eb"}),
-                                    user={"sub": "\u00e9\u4e2d", "name": "Zo\u00eb"})),
+    pytest.param(make_session(), id="full"),
+    pytest.param(make_session(access_token=None, expires_at=None), id="no-access-token"),
+    pytest.param(make_session(refresh_token=None), id="no-refresh-token"),
+    pytest.param(make_session(touched_at=NOW + 500), id="touched-later"),
+    pytest.param(make_session(sid="sid-1", user={**CLAIMS, "sid": "sid-1"}), id="with-sid"),
+    pytest.param(make_session(id_token=jwt_with({"sub": "\u00e9\u4e2d", "name": "Zo\u00eb"}),
+                              user={"sub": "\u00e9\u4e2d", "name": "Zo\u00eb"}), id="unicode-claims"),
 ]
 
 
-@pytest.mark.parametrize("session", [r[1] for r in ROUND_TRIP], ids=[r[0] for r in ROUND_TRIP])
+@pytest.mark.parametrize("session", ROUND_TRIP)
 def test_round_trip(session):
     restored = Session.from_bytes(session.to_bytes())
     assert restored is not None
@@ -91,37 +91,37 @@ def test_from_token_response():
 
 
 GARBAGE = [
-    ("empty", b""),
-    ("not-json", b"not json"),
-    ("invalid-utf8", b"\xff\xfe\x00"),
-    ("null", b"null"),
-    ("number", b"123"),
-    ("seven-char-string", b'"abcdefg"'),
-    ("empty-list", b"[]"),
-    ("one-item-short", json.dumps(json.loads(record())[:-1]).encode()),
-    ("one-item-long", json.dumps([*json.loads(record()), NOW]).encode()),
-    ("object", json.dumps({"id_token": ID_TOKEN, "access_token": ACCESS_TOKEN, "expires_at": NOW,
-                           "refresh_token": None, "created_at": NOW, "touched_at": NOW,
-                           "sid": None}).encode()),
-    ("id-token-not-jwt", record(id_token="opaque-id-token")),
-    ("id-token-two-parts", record(id_token="a.b")),
-    ("id-token-payload-not-json", record(id_token=f"a.{b64encode(b'nope')}.c")),
-    ("id-token-payload-array", record(id_token=jwt_with(["sub"]))),
-    ("id-token-null", record(id_token=None)),
-    ("id-token-number", record(id_token=5)),
-    ("created-at-string", record(created_at=str(NOW))),
-    ("touched-at-float", record(touched_at=NOW + 0.5)),
-    ("touched-at-null", record(touched_at=None)),
+    pytest.param(b"", id="empty"),
+    pytest.param(b"not json", id="not-json"),
+    pytest.param(b"\xff\xfe\x00", id="invalid-utf8"),
+    pytest.param(b"null", id="null"),
+    pytest.param(b"123", id="number"),
+    pytest.param(b'"abcdefg"', id="seven-char-string"),
+    pytest.param(b"[]", id="empty-list"),
+    pytest.param(json.dumps(json.loads(record())[:-1]).encode(), id="one-item-short"),
+    pytest.param(json.dumps([*json.loads(record()), NOW]).encode(), id="one-item-long"),
+    pytest.param(json.dumps({"id_token": ID_TOKEN, "access_token": ACCESS_TOKEN, "expires_at": NOW,
+                             "refresh_token": None, "created_at": NOW, "touched_at": NOW,
+                             "sid": None}).encode(), id="object"),
+    pytest.param(record(id_token="opaque-id-token"), id="id-token-not-jwt"),
+    pytest.param(record(id_token="a.b"), id="id-token-two-parts"),
+    pytest.param(record(id_token=f"a.{b64encode(b'nope')}.c"), id="id-token-payload-not-json"),
+    pytest.param(record(id_token=jwt_with(["sub"])), id="id-token-payload-array"),
+    pytest.param(record(id_token=None), id="id-token-null"),
+    pytest.param(record(id_token=5), id="id-token-number"),
+    pytest.param(record(created_at=str(NOW)), id="created-at-string"),
+    pytest.param(record(touched_at=NOW + 0.5), id="touched-at-float"),
+    pytest.param(record(touched_at=None), id="touched-at-null"),
     # Fields the middleware later does arithmetic or string work on: a record we never wrote.
-    ("access-token-number", record(access_token=12345)),
-    ("expires-at-string", record(expires_at="soon")),
-    ("refresh-token-list", record(refresh_token=["r"])),
-    ("created-at-bool", record(created_at=True, touched_at=True)),
-    ("sid-number", record(sid=5)),
+    pytest.param(record(access_token=12345), id="access-token-number"),
+    pytest.param(record(expires_at="soon"), id="expires-at-string"),
+    pytest.param(record(refresh_token=["r"]), id="refresh-token-list"),
+    pytest.param(record(created_at=True, touched_at=True), id="created-at-bool"),
+    pytest.param(record(sid=5), id="sid-number"),
 ]
 
 
-@pytest.mark.parametrize("data", [g[1] for g in GARBAGE], ids=[g[0] for g in GARBAGE])
+@pytest.mark.parametrize("data", GARBAGE)
 def test_from_bytes_refuses_what_we_did_not_write(data):
     assert Session.from_bytes(data) is None
 
@@ -159,10 +159,13 @@ def test_with_tokens_takes_new_id_token_claims_and_keeps_sid():
 
 # -- repr -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(
-    "render", [repr, str, lambda s: f"{s!r}", lambda s: repr([s]), lambda s: repr({"s": s})],
-    ids=["repr", "str", "fstring", "in-list", "in-dict"],
-)
+@pytest.mark.parametrize("render", [
+    pytest.param(repr, id="repr"),
+    pytest.param(str, id="str"),
+    pytest.param(lambda s: f"{s!r}", id="fstring"),
+    pytest.param(lambda s: repr([s]), id="in-list"),
+    pytest.param(lambda s: repr({"s": s}), id="in-dict"),
+])
 def test_repr_never_contains_a_token(render):
     text = render(make_session())
     for secret in (ID_TOKEN, ACCESS_TOKEN, REFRESH_TOKEN, "SECRET", ID_TOKEN.split(".")[1]):
@@ -193,54 +196,51 @@ DAY = 86400
 LIFETIME = Lifetime(rolling=DAY, absolute=7 * DAY)
 
 EXPIRES = [
-    ("fresh-session-rolling-first", NOW, NOW, NOW + DAY),
-    ("touched-recently", NOW, NOW + 3 * DAY, NOW + 4 * DAY),
-    ("absolute-caps-rolling", NOW, NOW + 6 * DAY + 1, NOW + 7 * DAY),
-    ("both-equal", NOW, NOW + 6 * DAY, NOW + 7 * DAY),
+    pytest.param(NOW, NOW, NOW + DAY, id="fresh-session-rolling-first"),
+    pytest.param(NOW, NOW + 3 * DAY, NOW + 4 * DAY, id="touched-recently"),
+    pytest.param(NOW, NOW + 6 * DAY + 1, NOW + 7 * DAY, id="absolute-caps-rolling"),
+    pytest.param(NOW, NOW + 6 * DAY, NOW + 7 * DAY, id="both-equal"),
 ]
 
 
-@pytest.mark.parametrize(("created", "touched", "expected"), [e[1:] for e in EXPIRES],
-                         ids=[e[0] for e in EXPIRES])
+@pytest.mark.parametrize(("created", "touched", "expected"), EXPIRES)
 def test_lifetime_expires_at(created, touched, expected):
     assert LIFETIME.expires_at(make_session(created_at=created, touched_at=touched)) == expected
 
 
 OVER = [
-    ("rolling-one-second-before", NOW, NOW, NOW + DAY - 1, False),
-    ("rolling-exactly-at", NOW, NOW, NOW + DAY, True),
-    ("rolling-after", NOW, NOW, NOW + DAY + 1, True),
-    ("touched-extends-rolling", NOW, NOW + DAY - 1, NOW + DAY + 10, False),
-    ("absolute-one-second-before", NOW, NOW + 7 * DAY - 10, NOW + 7 * DAY - 1, False),
-    ("absolute-exactly-at-despite-touch", NOW, NOW + 7 * DAY - 10, NOW + 7 * DAY, True),
-    ("absolute-after-despite-touch", NOW, NOW + 7 * DAY - 1, NOW + 7 * DAY + 1, True),
-    ("just-created", NOW, NOW, NOW, False),
+    pytest.param(NOW, NOW, NOW + DAY - 1, False, id="rolling-one-second-before"),
+    pytest.param(NOW, NOW, NOW + DAY, True, id="rolling-exactly-at"),
+    pytest.param(NOW, NOW, NOW + DAY + 1, True, id="rolling-after"),
+    pytest.param(NOW, NOW + DAY - 1, NOW + DAY + 10, False, id="touched-extends-rolling"),
+    pytest.param(NOW, NOW + 7 * DAY - 10, NOW + 7 * DAY - 1, False, id="absolute-one-second-before"),
+    pytest.param(NOW, NOW + 7 * DAY - 10, NOW + 7 * DAY, True, id="absolute-exactly-at-despite-touch"),
+    pytest.param(NOW, NOW + 7 * DAY - 1, NOW + 7 * DAY + 1, True, id="absolute-after-despite-touch"),
+    pytest.param(NOW, NOW, NOW, False, id="just-created"),
 ]
 
 
-@pytest.mark.parametrize(("created", "touched", "now", "expected"), [o[1:] for o in OVER],
-                         ids=[o[0] for o in OVER])
+@pytest.mark.parametrize(("created", "touched", "now", "expected"), OVER)
 def test_lifetime_is_over(created, touched, now, expected):
     assert LIFETIME.is_over(make_session(created_at=created, touched_at=touched), now) is expected
 
 
 TOUCH = [
-    ("day-rolling-before-cap", DAY, MAX_TOUCH_INTERVAL - 1, False),
-    ("day-rolling-at-cap", DAY, MAX_TOUCH_INTERVAL, True),
-    ("ten-minutes-rolling-before-tenth", 600, 59, False),
-    ("ten-minutes-rolling-at-tenth", 600, 60, True),
-    ("rolling-3000-at-300", 3000, 300, True),
-    ("rolling-3000-before-300", 3000, 299, False),
-    ("rolling-3010-capped-at-300", 3010, 300, True),
-    ("tiny-rolling-zero-elapsed", 5, 0, False),
-    ("tiny-rolling-one-second", 5, 1, True),
-    ("just-touched", DAY, 0, False),
-    ("clock-went-back", DAY, -100, False),
+    pytest.param(DAY, MAX_TOUCH_INTERVAL - 1, False, id="day-rolling-before-cap"),
+    pytest.param(DAY, MAX_TOUCH_INTERVAL, True, id="day-rolling-at-cap"),
+    pytest.param(600, 59, False, id="ten-minutes-rolling-before-tenth"),
+    pytest.param(600, 60, True, id="ten-minutes-rolling-at-tenth"),
+    pytest.param(3000, 300, True, id="rolling-3000-at-300"),
+    pytest.param(3000, 299, False, id="rolling-3000-before-300"),
+    pytest.param(3010, 300, True, id="rolling-3010-capped-at-300"),
+    pytest.param(5, 0, False, id="tiny-rolling-zero-elapsed"),
+    pytest.param(5, 1, True, id="tiny-rolling-one-second"),
+    pytest.param(DAY, 0, False, id="just-touched"),
+    pytest.param(DAY, -100, False, id="clock-went-back"),
 ]
 
 
-@pytest.mark.parametrize(("rolling", "elapsed", "expected"), [t[1:] for t in TOUCH],
-                         ids=[t[0] for t in TOUCH])
+@pytest.mark.parametrize(("rolling", "elapsed", "expected"), TOUCH)
 def test_wants_touch(rolling, elapsed, expected):
     lifetime = Lifetime(rolling=rolling, absolute=30 * DAY)
     session = make_session(created_at=NOW - 1000, touched_at=NOW)

@@ -7,10 +7,10 @@ import secrets
 import pytest
 
 from auth0_wsgi import Auth0Middleware
-from tests.conftest import BASE_URL, echo_app, log_in, query_of, settings_for
-
-HTML = {"Accept": "text/html"}
-JSON = {"Accept": "application/json"}
+from tests.support.apps import echo_app
+from tests.support.clocks import use_clock
+from tests.support.flows import BASE_URL, log_in, settings_for, start_login
+from tests.support.http import HTML, JSON, query_of
 
 
 def _session_cookie_headers(response) -> list[str]:
@@ -46,13 +46,13 @@ def test_login_always_issues_a_new_session_cookie(app):
 
 
 @pytest.mark.parametrize("mangle", [
-    lambda v: v[:-5],
-    lambda v: v[:20] + ("A" if v[20] != "A" else "B") + v[21:],
-    lambda v: v + "x",
-    lambda v: "",
-    lambda v: "not.a.jwe.at.all",
-    lambda v: "x" * 5000,
-], ids=["truncated", "flipped", "extended", "empty", "garbage", "oversized"])
+    pytest.param(lambda v: v[:-5], id="truncated"),
+    pytest.param(lambda v: v[:20] + ("A" if v[20] != "A" else "B") + v[21:], id="flipped"),
+    pytest.param(lambda v: v + "x", id="extended"),
+    pytest.param(lambda v: "", id="empty"),
+    pytest.param(lambda v: "not.a.jwe.at.all", id="garbage"),
+    pytest.param(lambda v: "x" * 5000, id="oversized"),
+])
 def test_tampered_cookie_means_no_session(app, mangle):
     log_in(app)
     value = app.cookies["auth0_session"]
@@ -125,9 +125,11 @@ def test_set_remote_user_false(make_app):
 
 
 @pytest.mark.parametrize("headers", [
-    {"Accept": "application/json"}, {}, {"Accept": "*/*"},
-    {"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"},
-], ids=["json", "no-accept", "star", "xhr"])
+    pytest.param({"Accept": "application/json"}, id="json"),
+    pytest.param({}, id="no-accept"),
+    pytest.param({"Accept": "*/*"}, id="star"),
+    pytest.param({"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"}, id="xhr"),
+])
 def test_non_navigation_gets_401(app, headers):
     assert app.get("/page", headers=headers, status=401).json["error"] == "login_required"
 
@@ -146,7 +148,7 @@ def test_rolling_expiry_slides_and_absolute_expiry_ends(fake):
     now = [1_000_000.0]
     middleware = Auth0Middleware(echo_app, **settings_for(
         fake, session_rolling_duration=600, session_absolute_duration=1800))
-    middleware.clock = middleware.store._clock = lambda: now[0]
+    use_clock(middleware, lambda: now[0])
     app = webtest.TestApp(middleware)
     fake_time = __import__("time").time
     now[0] = fake_time()
@@ -215,7 +217,6 @@ def test_copied_cookie_after_logout_works_only_where_the_revocation_list_does_no
     "https://evil.com", "/%2F%2Fevil.com",
 ])
 def test_login_return_to_open_redirect_payloads_end_on_root(app, fake, payload):
-    from tests.conftest import start_login
     callback, _ = start_login(app, payload)
     assert app.get(callback).headers["Location"] == BASE_URL + "/"
 
@@ -231,7 +232,6 @@ def test_large_session_is_chunked_and_read_back(build_app, fake):
 
 
 def test_non_ascii_return_path_survives_login_percent_encoded(app):
-    from tests.conftest import start_login
     callback, _ = start_login(app, "/caf\u00e9")
     assert app.get(callback).headers["Location"] == BASE_URL + "/caf%C3%A9"
 

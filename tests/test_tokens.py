@@ -46,59 +46,62 @@ def jwt_with(payload: Any) -> str:
 
 
 ACCEPTED = [
-    ("minimal-good", claims()),
-    ("aud-list-of-one", claims(aud=[CLIENT_ID])),
-    ("aud-list-with-extra-and-azp", claims(aud=[CLIENT_ID, "https://api.example.com"], azp=CLIENT_ID)),
-    ("single-aud-with-matching-azp", claims(azp=CLIENT_ID)),
-    ("exp-expired-within-leeway", claims(exp=NOW - LEEWAY + 1)),
-    ("exp-just-ahead", claims(exp=NOW + 1)),
-    ("iat-in-future-within-leeway", claims(iat=NOW + LEEWAY)),
-    ("nbf-in-past", claims(nbf=NOW - 100)),
-    ("nbf-in-future-within-leeway", claims(nbf=NOW + LEEWAY)),
-    ("float-times", claims(exp=float(NOW + 100), iat=float(NOW))),
-    ("extra-claims", claims(email="a@example.com", name="A", auth_time=NOW - 5)),
+    pytest.param(claims(), id="minimal-good"),
+    pytest.param(claims(aud=[CLIENT_ID]), id="aud-list-of-one"),
+    pytest.param(claims(aud=[CLIENT_ID, "https://api.example.com"], azp=CLIENT_ID),
+                 id="aud-list-with-extra-and-azp"),
+    pytest.param(claims(azp=CLIENT_ID), id="single-aud-with-matching-azp"),
+    pytest.param(claims(exp=NOW - LEEWAY + 1), id="exp-expired-within-leeway"),
+    pytest.param(claims(exp=NOW + 1), id="exp-just-ahead"),
+    pytest.param(claims(iat=NOW + LEEWAY), id="iat-in-future-within-leeway"),
+    pytest.param(claims(nbf=NOW - 100), id="nbf-in-past"),
+    pytest.param(claims(nbf=NOW + LEEWAY), id="nbf-in-future-within-leeway"),
+    pytest.param(claims(exp=float(NOW + 100), iat=float(NOW)), id="float-times"),
+    pytest.param(claims(email="a@example.com", name="A", auth_time=NOW - 5), id="extra-claims"),
 ]
 
 
-@pytest.mark.parametrize("c", [a[1] for a in ACCEPTED], ids=[a[0] for a in ACCEPTED])
+@pytest.mark.parametrize("c", ACCEPTED)
 def test_good_claims_are_accepted(c):
     check(c)  # raises on failure
     assert c["aud"]  # the input is not consumed
 
 
 REJECTED = [
-    ("wrong-iss", claims(iss="https://evil.auth0.com/")),
-    ("iss-missing-trailing-slash", claims(iss=ISSUER.rstrip("/"))),
-    ("iss-extra-trailing-slash", claims(iss=ISSUER + "/")),
-    ("iss-missing", claims(iss=DROP)),
-    ("iss-not-text", claims(iss=["https://tenant.us.auth0.com/"])),
-    ("sub-missing", claims(sub=DROP)),
-    ("sub-empty", claims(sub="")),
-    ("sub-not-text", claims(sub=123)),
-    ("aud-other-client", claims(aud="other-client")),
-    ("aud-missing", claims(aud=DROP)),
-    ("aud-list-without-client", claims(aud=["other", "https://api.example.com"], azp=CLIENT_ID)),
-    ("aud-not-text", claims(aud=123)),
-    ("aud-list-extra-without-azp", claims(aud=[CLIENT_ID, "https://api.example.com"])),
-    ("aud-list-extra-with-wrong-azp", claims(aud=[CLIENT_ID, "https://api.example.com"], azp="other")),
-    ("single-aud-with-wrong-azp", claims(azp="other-client")),
-    ("exp-past-beyond-leeway", claims(exp=NOW - LEEWAY - 1)),
-    ("exp-at-leeway-edge", claims(exp=NOW - LEEWAY)),
-    ("exp-missing", claims(exp=DROP)),
-    ("exp-not-a-number", claims(exp="tomorrow")),
-    ("exp-bool", claims(exp=True)),
-    ("exp-nan", claims(exp=float("nan"))),
-    ("iat-future-beyond-leeway", claims(iat=NOW + LEEWAY + 1)),
-    ("iat-missing", claims(iat=DROP)),
-    ("nbf-future-beyond-leeway", claims(nbf=NOW + LEEWAY + 1)),
-    ("nonce-wrong", claims(nonce="another-nonce")),
-    ("nonce-missing", claims(nonce=DROP)),
-    ("nonce-prefix-only", claims(nonce=NONCE[:-1])),
-    ("nonce-not-text", claims(nonce=12345)),
+    pytest.param(claims(iss="https://evil.auth0.com/"), id="wrong-iss"),
+    pytest.param(claims(iss=ISSUER.rstrip("/")), id="iss-missing-trailing-slash"),
+    pytest.param(claims(iss=ISSUER + "/"), id="iss-extra-trailing-slash"),
+    pytest.param(claims(iss=DROP), id="iss-missing"),
+    pytest.param(claims(iss=["https://tenant.us.auth0.com/"]), id="iss-not-text"),
+    pytest.param(claims(sub=DROP), id="sub-missing"),
+    pytest.param(claims(sub=""), id="sub-empty"),
+    pytest.param(claims(sub=123), id="sub-not-text"),
+    pytest.param(claims(aud="other-client"), id="aud-other-client"),
+    pytest.param(claims(aud=DROP), id="aud-missing"),
+    pytest.param(claims(aud=["other", "https://api.example.com"], azp=CLIENT_ID),
+                 id="aud-list-without-client"),
+    pytest.param(claims(aud=123), id="aud-not-text"),
+    pytest.param(claims(aud=[CLIENT_ID, "https://api.example.com"]), id="aud-list-extra-without-azp"),
+    pytest.param(claims(aud=[CLIENT_ID, "https://api.example.com"], azp="other"),
+                 id="aud-list-extra-with-wrong-azp"),
+    pytest.param(claims(azp="other-client"), id="single-aud-with-wrong-azp"),
+    pytest.param(claims(exp=NOW - LEEWAY - 1), id="exp-past-beyond-leeway"),
+    pytest.param(claims(exp=NOW - LEEWAY), id="exp-at-leeway-edge"),
+    pytest.param(claims(exp=DROP), id="exp-missing"),
+    pytest.param(claims(exp="tomorrow"), id="exp-not-a-number"),
+    pytest.param(claims(exp=True), id="exp-bool"),
+    pytest.param(claims(exp=float("nan")), id="exp-nan"),
+    pytest.param(claims(iat=NOW + LEEWAY + 1), id="iat-future-beyond-leeway"),
+    pytest.param(claims(iat=DROP), id="iat-missing"),
+    pytest.param(claims(nbf=NOW + LEEWAY + 1), id="nbf-future-beyond-leeway"),
+    pytest.param(claims(nonce="another-nonce"), id="nonce-wrong"),
+    pytest.param(claims(nonce=DROP), id="nonce-missing"),
+    pytest.param(claims(nonce=NONCE[:-1]), id="nonce-prefix-only"),
+    pytest.param(claims(nonce=12345), id="nonce-not-text"),
 ]
 
 
-@pytest.mark.parametrize("c", [r[1] for r in REJECTED], ids=[r[0] for r in REJECTED])
+@pytest.mark.parametrize("c", REJECTED)
 def test_bad_claims_are_rejected(c):
     with pytest.raises(TokenError) as info:
         check(c)
@@ -107,10 +110,12 @@ def test_bad_claims_are_rejected(c):
     assert str(info.value).startswith("ID token rejected")
 
 
-@pytest.mark.parametrize(
-    "c", [claims(), claims(nonce=DROP), claims(nonce="anything"), claims(nonce=42)],
-    ids=["matching", "missing", "different", "not-text"],
-)
+@pytest.mark.parametrize("c", [
+    pytest.param(claims(), id="matching"),
+    pytest.param(claims(nonce=DROP), id="missing"),
+    pytest.param(claims(nonce="anything"), id="different"),
+    pytest.param(claims(nonce=42), id="not-text"),
+])
 def test_nonce_none_means_not_checked(c):
     check(c, nonce=None)
 
@@ -134,59 +139,63 @@ def test_nonce_does_not_leak_into_error():
 # -- access-token expiry ----------------------------------------------------------------------------
 
 EXPIRY = [
-    ("expires_in-int", {"access_token": "opaque", "expires_in": 3600}, NOW + 3600),
-    ("expires_in-digit-string", {"access_token": "opaque", "expires_in": "3600"}, NOW + 3600),
-    ("expires_in-zero", {"access_token": "opaque", "expires_in": 0}, NOW),
-    ("expires_in-float", {"access_token": "opaque", "expires_in": 59.9}, NOW + 59),
-    ("expires_in-wins-over-jwt-exp", {"access_token": jwt_with({"exp": NOW + 10}), "expires_in": 100},
-     NOW + 100),
-    ("jwt-exp-when-expires_in-missing", {"access_token": jwt_with({"exp": NOW + 7200})}, NOW + 7200),
-    ("jwt-float-exp", {"access_token": jwt_with({"exp": NOW + 7200.5})}, NOW + 7200),
-    ("jwt-exp-when-expires_in-garbage", {"access_token": jwt_with({"exp": NOW + 5}), "expires_in": "soon"},
-     NOW + 5),
-    ("jwt-exp-when-expires_in-negative", {"access_token": jwt_with({"exp": NOW + 5}), "expires_in": -1},
-     NOW + 5),
-    ("jwt-exp-when-expires_in-bool", {"access_token": jwt_with({"exp": NOW + 5}), "expires_in": True},
-     NOW + 5),
-    ("opaque-token", {"access_token": "opaque-access-token"}, None),
-    ("jwt-without-exp", {"access_token": jwt_with({"sub": "x"})}, None),
-    ("jwt-with-string-exp", {"access_token": jwt_with({"exp": "later"})}, None),
-    ("jwt-with-bool-exp", {"access_token": jwt_with({"exp": True})}, None),
-    ("jwt-payload-not-object", {"access_token": jwt_with([NOW])}, None),
-    ("no-access-token", {}, None),
-    ("negative-string-expires_in", {"access_token": "opaque", "expires_in": "-5"}, None),
-    ("non-ascii-digit-expires_in", {"access_token": "opaque", "expires_in": "\u00b2"}, None),
-    ("nan-expires_in", {"access_token": "opaque", "expires_in": float("nan")}, None),
-    ("infinite-expires_in", {"access_token": "opaque", "expires_in": float("inf")}, None),
-    ("expires_in-at-maximum", {"access_token": "opaque", "expires_in": MAX_EXPIRES_IN}, NOW + MAX_EXPIRES_IN),
-    ("expires_in-over-maximum", {"access_token": "opaque", "expires_in": MAX_EXPIRES_IN + 1}, None),
-    ("huge-expires_in-falls-back-to-jwt", {"access_token": jwt_with({"exp": NOW + 5}), "expires_in": 10**30},
-     NOW + 5),
-    ("jwt-infinite-exp", {"access_token": jwt_with({"exp": float("inf")})}, None),
-    ("jwt-negative-exp", {"access_token": jwt_with({"exp": -1})}, None),
-    ("jwt-exp-beyond-maximum", {"access_token": jwt_with({"exp": NOW + MAX_EXPIRES_IN + 1})}, None),
+    pytest.param({"access_token": "opaque", "expires_in": 3600}, NOW + 3600, id="expires_in-int"),
+    pytest.param({"access_token": "opaque", "expires_in": "3600"}, NOW + 3600, id="expires_in-digit-string"),
+    pytest.param({"access_token": "opaque", "expires_in": 0}, NOW, id="expires_in-zero"),
+    pytest.param({"access_token": "opaque", "expires_in": 59.9}, NOW + 59, id="expires_in-float"),
+    pytest.param({"access_token": jwt_with({"exp": NOW + 10}), "expires_in": 100}, NOW + 100,
+                 id="expires_in-wins-over-jwt-exp"),
+    pytest.param({"access_token": jwt_with({"exp": NOW + 7200})}, NOW + 7200,
+                 id="jwt-exp-when-expires_in-missing"),
+    pytest.param({"access_token": jwt_with({"exp": NOW + 7200.5})}, NOW + 7200, id="jwt-float-exp"),
+    pytest.param({"access_token": jwt_with({"exp": NOW + 5}), "expires_in": "soon"}, NOW + 5,
+                 id="jwt-exp-when-expires_in-garbage"),
+    pytest.param({"access_token": jwt_with({"exp": NOW + 5}), "expires_in": -1}, NOW + 5,
+                 id="jwt-exp-when-expires_in-negative"),
+    pytest.param({"access_token": jwt_with({"exp": NOW + 5}), "expires_in": True}, NOW + 5,
+                 id="jwt-exp-when-expires_in-bool"),
+    pytest.param({"access_token": "opaque-access-token"}, None, id="opaque-token"),
+    pytest.param({"access_token": jwt_with({"sub": "x"})}, None, id="jwt-without-exp"),
+    pytest.param({"access_token": jwt_with({"exp": "later"})}, None, id="jwt-with-string-exp"),
+    pytest.param({"access_token": jwt_with({"exp": True})}, None, id="jwt-with-bool-exp"),
+    pytest.param({"access_token": jwt_with([NOW])}, None, id="jwt-payload-not-object"),
+    pytest.param({}, None, id="no-access-token"),
+    pytest.param({"access_token": "opaque", "expires_in": "-5"}, None, id="negative-string-expires_in"),
+    pytest.param({"access_token": "opaque", "expires_in": "\u00b2"}, None, id="non-ascii-digit-expires_in"),
+    pytest.param({"access_token": "opaque", "expires_in": float("nan")}, None, id="nan-expires_in"),
+    pytest.param({"access_token": "opaque", "expires_in": float("inf")}, None, id="infinite-expires_in"),
+    pytest.param({"access_token": "opaque", "expires_in": MAX_EXPIRES_IN}, NOW + MAX_EXPIRES_IN,
+                 id="expires_in-at-maximum"),
+    pytest.param({"access_token": "opaque", "expires_in": MAX_EXPIRES_IN + 1}, None,
+                 id="expires_in-over-maximum"),
+    pytest.param({"access_token": jwt_with({"exp": NOW + 5}), "expires_in": 10**30}, NOW + 5,
+                 id="huge-expires_in-falls-back-to-jwt"),
+    pytest.param({"access_token": jwt_with({"exp": float("inf")})}, None, id="jwt-infinite-exp"),
+    pytest.param({"access_token": jwt_with({"exp": -1})}, None, id="jwt-negative-exp"),
+    pytest.param({"access_token": jwt_with({"exp": NOW + MAX_EXPIRES_IN + 1})}, None,
+                 id="jwt-exp-beyond-maximum"),
 ]
 
 
-@pytest.mark.parametrize(("response", "expected"), [e[1:] for e in EXPIRY], ids=[e[0] for e in EXPIRY])
+@pytest.mark.parametrize(("response", "expected"), EXPIRY)
 def test_access_token_expiry(response, expected):
     assert access_token_expiry(response, NOW) == expected
 
 
 UNVERIFIED = [
-    ("object", jwt_with({"sub": "x"}), {"sub": "x"}),
-    ("two-parts", "a.b", None),
-    ("four-parts", "a.b.c.d", None),
-    ("bad-base64", "a.!!!.c", None),
-    ("not-json", f"a.{b64encode(b'not json')}.c", None),
-    ("not-utf8", f"a.{b64encode(bytes([0xff, 0xfe]))}.c", None),
-    ("array", jwt_with([1]), None),
-    ("too-long", jwt_with({"pad": "x" * MAX_TOKEN_LENGTH}), None),
-    ("non-ascii", "a.\u00e9\u00e9\u00e9\u00e9.c", None),
+    pytest.param(jwt_with({"sub": "x"}), {"sub": "x"}, id="object"),
+    pytest.param("a.b", None, id="two-parts"),
+    pytest.param("a.b.c.d", None, id="four-parts"),
+    pytest.param("a.!!!.c", None, id="bad-base64"),
+    pytest.param(f"a.{b64encode(b'not json')}.c", None, id="not-json"),
+    pytest.param(f"a.{b64encode(bytes([0xff, 0xfe]))}.c", None, id="not-utf8"),
+    pytest.param(jwt_with([1]), None, id="array"),
+    pytest.param(jwt_with({"pad": "x" * MAX_TOKEN_LENGTH}), None, id="too-long"),
+    pytest.param("a.\u00e9\u00e9\u00e9\u00e9.c", None, id="non-ascii"),
 ]
 
 
-@pytest.mark.parametrize(("token", "expected"), [u[1:] for u in UNVERIFIED], ids=[u[0] for u in UNVERIFIED])
+@pytest.mark.parametrize(("token", "expected"), UNVERIFIED)
 def test_unverified_payload(token, expected):
     assert unverified_payload(token) == expected
 
@@ -194,30 +203,30 @@ def test_unverified_payload(token, expected):
 # -- refresh timing ---------------------------------------------------------------------------------
 
 REFRESH = [
-    ("unknown-expiry", None, False),
-    ("far-future", NOW + LEEWAY + 1000, False),
-    ("one-past-leeway", NOW + LEEWAY + 1, False),
-    ("exactly-at-leeway", NOW + LEEWAY, True),
-    ("within-leeway", NOW + LEEWAY - 1, True),
-    ("now", NOW, True),
-    ("past", NOW - 1, True),
+    pytest.param(None, False, id="unknown-expiry"),
+    pytest.param(NOW + LEEWAY + 1000, False, id="far-future"),
+    pytest.param(NOW + LEEWAY + 1, False, id="one-past-leeway"),
+    pytest.param(NOW + LEEWAY, True, id="exactly-at-leeway"),
+    pytest.param(NOW + LEEWAY - 1, True, id="within-leeway"),
+    pytest.param(NOW, True, id="now"),
+    pytest.param(NOW - 1, True, id="past"),
 ]
 
 
-@pytest.mark.parametrize(("expires_at", "expected"), [r[1:] for r in REFRESH], ids=[r[0] for r in REFRESH])
+@pytest.mark.parametrize(("expires_at", "expected"), REFRESH)
 def test_needs_refresh(expires_at, expected):
     assert needs_refresh(expires_at, NOW, LEEWAY) is expected
 
 
 EXPIRED = [
-    ("unknown-expiry", None, False),
-    ("one-second-left", NOW + 1, False),
-    ("exactly-now", NOW, True),
-    ("past", NOW - 1, True),
+    pytest.param(None, False, id="unknown-expiry"),
+    pytest.param(NOW + 1, False, id="one-second-left"),
+    pytest.param(NOW, True, id="exactly-now"),
+    pytest.param(NOW - 1, True, id="past"),
 ]
 
 
-@pytest.mark.parametrize(("expires_at", "expected"), [e[1:] for e in EXPIRED], ids=[e[0] for e in EXPIRED])
+@pytest.mark.parametrize(("expires_at", "expected"), EXPIRED)
 def test_is_expired(expires_at, expected):
     assert is_expired(expires_at, NOW) is expected
 

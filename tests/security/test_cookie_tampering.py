@@ -14,16 +14,10 @@ import pytest
 import webtest
 
 from auth0_wsgi.cookies import MAX_CHUNKS
-from tests.security.conftest import (
-    HTML,
-    JSON,
-    begin,
-    cookie_header,
-    login,
-    middleware,
-    peak_memory,
-    wsgi_call,
-)
+from tests.support.flows import log_in, middleware, start_login
+from tests.support.http import HTML, JSON, cookie_header
+from tests.support.memory import peak_memory
+from tests.support.wsgi import wsgi_call
 
 NAME = "auth0_session"
 
@@ -35,7 +29,7 @@ def _big_claims(fake) -> None:
 
 def _chunked_login(mw) -> list[str]:
     client = webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
-    login(client)
+    log_in(client)
     names = sorted(n for n in client.cookies if n.startswith(NAME))
     assert names == [f"{NAME}.0", f"{NAME}.1", f"{NAME}.2"], names
     return [client.cookies[n] for n in names]
@@ -60,39 +54,36 @@ def _flip(value: str, at: int) -> str:
 OTHERS = [(f"pref{i}", f"value{i}") for i in range(50)]
 
 INTACT = [
-    ("intact", lambda c, o: _named(c)),
-    ("intact-reversed-header-order", lambda c, o: list(reversed(_named(c)))),
-    ("intact-among-50-other-cookies", lambda c, o: OTHERS[:25] + _named(c) + OTHERS[25:]),
+    pytest.param(lambda c, o: _named(c), id="intact"),
+    pytest.param(lambda c, o: list(reversed(_named(c))), id="intact-reversed-header-order"),
+    pytest.param(lambda c, o: OTHERS[:25] + _named(c) + OTHERS[25:], id="intact-among-50-other-cookies"),
 ]
 TAMPERED = [
-    ("swap-0-1", lambda c, o: _named([c[1], c[0], c[2]])),
-    ("reverse", lambda c, o: _named(list(reversed(c)))),
-    ("rotate", lambda c, o: _named([c[1], c[2], c[0]])),
-    ("drop-first", lambda c, o: _named(c)[1:]),
-    ("drop-middle", lambda c, o: [_named(c)[0], _named(c)[2]]),
-    ("drop-last", lambda c, o: _named(c)[:2]),
-    ("truncate-last-by-one", lambda c, o: _named([c[0], c[1], c[2][:-1]])),
-    ("truncate-first-by-one", lambda c, o: _named([c[0][:-1], c[1], c[2]])),
-    ("truncate-middle-by-half", lambda c, o: _named([c[0], c[1][: len(c[1]) // 2], c[2]])),
-    ("flip-char-in-middle-chunk", lambda c, o: _named([c[0], _flip(c[1], 100), c[2]])),
-    ("flip-char-in-header", lambda c, o: _named([_flip(c[0], 5), c[1], c[2]])),
-    ("empty-middle-chunk", lambda c, o: _named([c[0], "", c[2]])),
-    ("excess-junk-chunk", lambda c, o: _named([*c, "junk"])),
-    ("excess-copy-of-last-chunk", lambda c, o: _named([*c, c[2]])),
-    ("renumbered-from-1", lambda c, o: _named(c, start=1)),
-    ("chunk-from-another-session", lambda c, o: _named([c[0], o[1], c[2]])),
-    ("first-chunk-from-another-session", lambda c, o: _named([o[0], c[1], c[2]])),
-    ("forged-duplicate-before-the-real-one", lambda c, o: [(f"{NAME}.0", "forged"), *_named(c)]),
-    ("garbage-unchunked-cookie-shadows-chunks", lambda c, o: [(NAME, "garbage"), *_named(c)]),
-    ("chunks-as-one-cookie-with-dots", lambda c, o: [(NAME, ".".join(c))]),
+    pytest.param(lambda c, o: _named([c[1], c[0], c[2]]), id="swap-0-1"),
+    pytest.param(lambda c, o: _named(list(reversed(c))), id="reverse"),
+    pytest.param(lambda c, o: _named([c[1], c[2], c[0]]), id="rotate"),
+    pytest.param(lambda c, o: _named(c)[1:], id="drop-first"),
+    pytest.param(lambda c, o: [_named(c)[0], _named(c)[2]], id="drop-middle"),
+    pytest.param(lambda c, o: _named(c)[:2], id="drop-last"),
+    pytest.param(lambda c, o: _named([c[0], c[1], c[2][:-1]]), id="truncate-last-by-one"),
+    pytest.param(lambda c, o: _named([c[0][:-1], c[1], c[2]]), id="truncate-first-by-one"),
+    pytest.param(lambda c, o: _named([c[0], c[1][: len(c[1]) // 2], c[2]]), id="truncate-middle-by-half"),
+    pytest.param(lambda c, o: _named([c[0], _flip(c[1], 100), c[2]]), id="flip-char-in-middle-chunk"),
+    pytest.param(lambda c, o: _named([_flip(c[0], 5), c[1], c[2]]), id="flip-char-in-header"),
+    pytest.param(lambda c, o: _named([c[0], "", c[2]]), id="empty-middle-chunk"),
+    pytest.param(lambda c, o: _named([*c, "junk"]), id="excess-junk-chunk"),
+    pytest.param(lambda c, o: _named([*c, c[2]]), id="excess-copy-of-last-chunk"),
+    pytest.param(lambda c, o: _named(c, start=1), id="renumbered-from-1"),
+    pytest.param(lambda c, o: _named([c[0], o[1], c[2]]), id="chunk-from-another-session"),
+    pytest.param(lambda c, o: _named([o[0], c[1], c[2]]), id="first-chunk-from-another-session"),
+    pytest.param(lambda c, o: [(f"{NAME}.0", "forged"), *_named(c)],
+                 id="forged-duplicate-before-the-real-one"),
+    pytest.param(lambda c, o: [(NAME, "garbage"), *_named(c)], id="garbage-unchunked-cookie-shadows-chunks"),
+    pytest.param(lambda c, o: [(NAME, ".".join(c))], id="chunks-as-one-cookie-with-dots"),
 ]
 
 
-def _ids(table):
-    return [row[0] for row in table]
-
-
-@pytest.mark.parametrize("arrange", [row[1] for row in INTACT], ids=_ids(INTACT))
+@pytest.mark.parametrize("arrange", INTACT)
 def test_intact_chunks_are_read_back(chunked, arrange):
     """The control: without it the tampering table below could pass for a broken reader."""
     mw, chunks, other = chunked
@@ -101,7 +92,7 @@ def test_intact_chunks_are_read_back(chunked, arrange):
     assert len(result.json["auth0.user"]["app_metadata"]["roles"]) == 160
 
 
-@pytest.mark.parametrize("arrange", [row[1] for row in TAMPERED], ids=_ids(TAMPERED))
+@pytest.mark.parametrize("arrange", TAMPERED)
 def test_tampered_chunks_mean_no_session(chunked, arrange):
     mw, chunks, other = chunked
     cookie = cookie_header(arrange(chunks, other))
@@ -124,17 +115,17 @@ def _fast_and_small(call, input_size: int):
 
 
 OVERSIZED = [
-    ("50-junk-chunks-of-4kb", lambda c: [(f"{NAME}.{i}", "A" * 4000) for i in range(50)]),
-    ("real-chunks-then-47-junk-chunks",
-     lambda c: _named(c) + [(f"{NAME}.{i}", "B" * 4000) for i in range(3, 50)]),
-    ("one-1mb-cookie", lambda c: [(NAME, "A" * 1_000_000)]),
-    ("one-1mb-chunk", lambda c: [(f"{NAME}.0", "A" * 1_000_000)]),
-    ("2000-lookalike-cookies", lambda c: [(f"{NAME}.x{i}", "v") for i in range(2000)]),
-    ("2000-duplicate-chunk-0", lambda c: [(f"{NAME}.0", f"v{i}") for i in range(2000)]),
+    pytest.param(lambda c: [(f"{NAME}.{i}", "A" * 4000) for i in range(50)], id="50-junk-chunks-of-4kb"),
+    pytest.param(lambda c: _named(c) + [(f"{NAME}.{i}", "B" * 4000) for i in range(3, 50)],
+                 id="real-chunks-then-47-junk-chunks"),
+    pytest.param(lambda c: [(NAME, "A" * 1_000_000)], id="one-1mb-cookie"),
+    pytest.param(lambda c: [(f"{NAME}.0", "A" * 1_000_000)], id="one-1mb-chunk"),
+    pytest.param(lambda c: [(f"{NAME}.x{i}", "v") for i in range(2000)], id="2000-lookalike-cookies"),
+    pytest.param(lambda c: [(f"{NAME}.0", f"v{i}") for i in range(2000)], id="2000-duplicate-chunk-0"),
 ]
 
 
-@pytest.mark.parametrize("arrange", [row[1] for row in OVERSIZED], ids=_ids(OVERSIZED))
+@pytest.mark.parametrize("arrange", OVERSIZED)
 def test_oversized_cookies_are_refused_fast_and_without_memory_blow_up(chunked, arrange):
     mw, chunks, _ = chunked
     cookie = cookie_header(arrange(chunks))
@@ -153,7 +144,7 @@ def test_1mb_server_side_id_cookie_is_refused(fake):
 def test_1mb_login_cookie_under_the_pending_states_name_is_refused(fake):
     mw = middleware(fake)
     client = webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
-    callback, _ = begin(client)
+    callback, _ = start_login(client)
     name = next(n for n in client.cookies if n.startswith("a0tx."))
     cookie = f"{name}=" + "A" * 1_000_000
     path, _, qs = callback.partition("?")
@@ -179,19 +170,19 @@ def test_logout_deletes_every_chunk_the_browser_sent(chunked):
 # -- non-ASCII bytes in our cookies, on every store ----------------------------------------------------------
 
 NON_ASCII = [
-    ("latin-1-signature", f"{NAME}=abc.\xe9"),
-    ("high-bytes-without-dot", f"{NAME}=\xff\xfe"),
-    ("latin-1-chunk", f"{NAME}.0=\xe9\xe9"),
+    pytest.param(f"{NAME}=abc.\xe9", id="latin-1-signature"),
+    pytest.param(f"{NAME}=\xff\xfe", id="high-bytes-without-dot"),
+    pytest.param(f"{NAME}.0=\xe9\xe9", id="latin-1-chunk"),
 ]
 WHERE = [
-    ("protected-api", "/x", JSON, 401),
-    ("public-page", "/public/x", HTML, 200),
-    ("logout", "/logout", HTML, 302),
+    pytest.param("/x", JSON, 401, id="protected-api"),
+    pytest.param("/public/x", HTML, 200, id="public-page"),
+    pytest.param("/logout", HTML, 302, id="logout"),
 ]
 
 
-@pytest.mark.parametrize("path, headers, status", [row[1:] for row in WHERE], ids=_ids(WHERE))
-@pytest.mark.parametrize("cookie", [row[1] for row in NON_ASCII], ids=_ids(NON_ASCII))
+@pytest.mark.parametrize("path, headers, status", WHERE)
+@pytest.mark.parametrize("cookie", NON_ASCII)
 def test_non_ascii_cookie_values_mean_no_session_on_every_store(make_app, cookie, path, headers, status):
     """A server hands the Cookie header over as Latin-1 text: any byte may be in it."""
     app = make_app(public_paths="/public")
@@ -242,7 +233,7 @@ def test_cookie_named_oddly_means_no_session_and_is_never_echoed(make_app, stray
 @pytest.mark.parametrize("stray", STRAY)
 def test_cookie_named_oddly_beside_a_real_session_changes_nothing(make_app, stray):
     app = make_app()
-    login(app)
+    log_in(app)
     cookie = cookie_header([(stray, "junk"), *app.cookies.items()])
     api = wsgi_call(app, "/x", headers={**JSON, "Cookie": cookie})
     assert api.status == 200, api.escaped or api.text
@@ -256,7 +247,7 @@ def test_cookie_named_oddly_beside_a_real_session_changes_nothing(make_app, stra
 @pytest.mark.parametrize("stray", STRAY)
 def test_cookie_named_oddly_does_not_stop_a_login(make_app, stray):
     app = make_app()
-    callback, _ = begin(app)
+    callback, _ = start_login(app)
     path, _, qs = callback.partition("?")
     cookie = cookie_header([(stray, "junk"), *app.cookies.items()])
     result = wsgi_call(app, path, qs, headers={"Cookie": cookie})

@@ -15,14 +15,19 @@ import urllib.request
 import pytest
 import webtest
 
-from tests.security.conftest import BASE_URL, JSON, begin, cookie_header, login, middleware, wsgi_call
+from tests.support.flows import BASE_URL, log_in, middleware, start_login
+from tests.support.http import JSON, cookie_header
+from tests.support.wsgi import wsgi_call
 
 
 def _client(mw) -> webtest.TestApp:
     return webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
 
 
-@pytest.mark.parametrize("hosts, ends", [("one-host", False), ("two-hosts", True)])
+@pytest.mark.parametrize("hosts, ends", [
+    pytest.param("one-host", False, id="one-host"),
+    pytest.param("two-hosts", True, id="two-hosts"),
+])
 def test_cookie_store_refresh_is_single_flight_per_host_only(fake, tmp_path, hosts, ends):
     """Two workers read the same cookie; the first refreshes (the provider rotates the refresh token).
     On the same host the second gets the result from the shared cache; on another host it spends the
@@ -33,7 +38,7 @@ def test_cookie_store_refresh_is_single_flight_per_host_only(fake, tmp_path, hos
     first = middleware(fake, refresh_lock_dir=str(first_dir))
     second = middleware(fake, refresh_lock_dir=str(second_dir))
     client = _client(first)
-    login(client)
+    log_in(client)
     old_cookie = cookie_header(dict(client.cookies))
     assert client.get("/x", headers=JSON).status_int == 200  # the first worker refreshes
     assert fake.counts["grant:refresh_token"] == 1
@@ -46,7 +51,7 @@ def test_memory_store_sessions_live_in_one_process_only(fake):
     """Two middlewares stand for two gunicorn workers: a memory-store session exists in one of them."""
     worker_a, worker_b = middleware(fake, session_store="memory"), middleware(fake, session_store="memory")
     client = _client(worker_a)
-    login(client)
+    log_in(client)
     cookies = cookie_header(dict(client.cookies))
     assert wsgi_call(worker_a, "/x", headers={**JSON, "Cookie": cookies}).status == 200
     assert wsgi_call(worker_b, "/x", headers={**JSON, "Cookie": cookies}).status == 401
@@ -56,7 +61,7 @@ def test_redis_store_sessions_are_shared_and_logout_revokes_everywhere(fake, red
     """The documented way out of both limits above."""
     worker_a, worker_b = middleware(fake, session_store=redis_url), middleware(fake, session_store=redis_url)
     client = _client(worker_a)
-    login(client)
+    log_in(client)
     cookies = cookie_header(dict(client.cookies))
     assert wsgi_call(worker_b, "/x", headers={**JSON, "Cookie": cookies}).status == 200
     assert wsgi_call(worker_a, "/logout", headers={"Cookie": cookies}).status == 302
@@ -76,7 +81,7 @@ def test_forced_logins_keep_three_login_cookies_and_the_newest_logins_complete(f
     client = _client(middleware(fake))
     noise = random.Random(0).choices(string.ascii_letters + string.digits, k=2043)  # noqa: S311 - test data
     return_to = "/r?q=" + "".join(noise)
-    callbacks = [begin(client, return_to)[0] for _ in range(10)]
+    callbacks = [start_login(client, return_to)[0] for _ in range(10)]
     header = _cookie_header_sent_to(client, "/callback")
     login_cookies = [c for c in header.split("; ") if c.startswith("a0tx.")]
     assert len(login_cookies) == 3, f"{len(login_cookies)} login cookies sent to the callback"

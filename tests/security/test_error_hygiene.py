@@ -17,15 +17,14 @@ import pytest
 import webtest
 from joserfc.jwk import RSAKey
 
-from tests.conftest import SECRET
-from tests.security.conftest import HTML, JSON, begin, browser, cookie_header, query
 from tests.support.fake_provider import CLIENT_SECRET
+from tests.support.flows import SECRET, browser, start_login
+from tests.support.http import HTML, JSON, cookie_header, query
+from tests.support.logout_tokens import logout_token
 from tests.support.logs import quiet_urllib3
 from tests.support.servers import free_port
-from tests.test_backchannel_logout import logout_token
 
 REDIS_PASSWORD = "redis-pass-7f3a9c1e"
-
 
 
 @dataclass
@@ -44,7 +43,8 @@ class Run:
 
     def begin(self, app: webtest.TestApp) -> str:
         with quiet_urllib3():
-            callback, params = begin(app)
+            callback, authorize_url = start_login(app)
+        params = query(authorize_url)
         self.secrets.update({"code": query(callback)["code"], "state": params["state"],
                              "nonce": params["nonce"]})
         self.secrets.update({f"login cookie {k}": v for k, v in app.cookies.items() if k.startswith("a0tx.")})
@@ -135,29 +135,39 @@ def _revocations_in_redis_down(run: Run, tools: Tools) -> None:
 
 
 SCENARIOS = [
-    ("token-endpoint-500", _callback_failing(_set(token_mode="500"))),
-    ("token-endpoint-html", _callback_failing(_set(token_mode="html"), HTML)),
-    ("token-endpoint-truncated-json", _callback_failing(_set(token_mode="truncated"))),
-    ("token-endpoint-server-error", _callback_failing(_set(token_mode="error:server_error"), HTML)),
-    ("token-endpoint-invalid-grant", _callback_failing(_set(token_mode="error:invalid_grant"))),
-    ("token-endpoint-invalid-client", _callback_failing(_set(auth_method="client_secret_basic"))),
-    ("token-endpoint-connection-reset", _callback_failing(_drop_token_endpoint, before_login=True)),
-    ("id-token-wrong-nonce", _callback_failing(_claims(lambda c: {**c, "nonce": "other"}), HTML)),
-    ("id-token-wrong-audience", _callback_failing(_claims(lambda c: {**c, "aud": "other"}))),
-    ("id-token-expired", _callback_failing(_claims(lambda c: {**c, "exp": c["iat"] - 3600}))),
-    ("id-token-wrong-signature",
-     _callback_failing(lambda fake, tools: setattr(fake, "sign_with", tools.stranger))),
-    ("refresh-refused", _refresh_failing(_set(token_mode="error:invalid_grant"), ttl=30)),
-    ("refresh-provider-500-token-expired", _refresh_failing(_set(token_mode="500"), ttl=0)),
-    ("refresh-provider-html-token-expired", _refresh_failing(_set(token_mode="html"), ttl=0)),
-    ("refresh-id-token-for-another-user", _refresh_failing(_set(refresh_sub="auth0|mallory"), ttl=30)),
-    ("backchannel-wrong-signature", _backchannel(lambda fake, tools: logout_token(fake, key=tools.stranger))),
-    ("backchannel-expired", _backchannel(lambda fake, tools: logout_token(fake, iat=1, exp=2))),
-    ("backchannel-wrong-audience", _backchannel(lambda fake, tools: logout_token(fake, aud="other"))),
-    ("backchannel-replayed", _backchannel(lambda fake, tools: logout_token(fake), times=2)),
-    ("backchannel-not-a-jwt", _backchannel(lambda fake, tools: "secret-looking-garbage-" + "x" * 40)),
-    ("redis-session-store-down", _redis_down),
-    ("redis-revocation-store-down", _revocations_in_redis_down),
+    pytest.param(_callback_failing(_set(token_mode="500")), id="token-endpoint-500"),
+    pytest.param(_callback_failing(_set(token_mode="html"), HTML), id="token-endpoint-html"),
+    pytest.param(_callback_failing(_set(token_mode="truncated")), id="token-endpoint-truncated-json"),
+    pytest.param(_callback_failing(_set(token_mode="error:server_error"), HTML),
+                 id="token-endpoint-server-error"),
+    pytest.param(_callback_failing(_set(token_mode="error:invalid_grant")),
+                 id="token-endpoint-invalid-grant"),
+    pytest.param(_callback_failing(_set(auth_method="client_secret_basic")),
+                 id="token-endpoint-invalid-client"),
+    pytest.param(_callback_failing(_drop_token_endpoint, before_login=True),
+                 id="token-endpoint-connection-reset"),
+    pytest.param(_callback_failing(_claims(lambda c: {**c, "nonce": "other"}), HTML),
+                 id="id-token-wrong-nonce"),
+    pytest.param(_callback_failing(_claims(lambda c: {**c, "aud": "other"})), id="id-token-wrong-audience"),
+    pytest.param(_callback_failing(_claims(lambda c: {**c, "exp": c["iat"] - 3600})), id="id-token-expired"),
+    pytest.param(_callback_failing(lambda fake, tools: setattr(fake, "sign_with", tools.stranger)),
+                 id="id-token-wrong-signature"),
+    pytest.param(_refresh_failing(_set(token_mode="error:invalid_grant"), ttl=30), id="refresh-refused"),
+    pytest.param(_refresh_failing(_set(token_mode="500"), ttl=0), id="refresh-provider-500-token-expired"),
+    pytest.param(_refresh_failing(_set(token_mode="html"), ttl=0), id="refresh-provider-html-token-expired"),
+    pytest.param(_refresh_failing(_set(refresh_sub="auth0|mallory"), ttl=30),
+                 id="refresh-id-token-for-another-user"),
+    pytest.param(_backchannel(lambda fake, tools: logout_token(fake, key=tools.stranger)),
+                 id="backchannel-wrong-signature"),
+    pytest.param(_backchannel(lambda fake, tools: logout_token(fake, iat=1, exp=2)),
+                 id="backchannel-expired"),
+    pytest.param(_backchannel(lambda fake, tools: logout_token(fake, aud="other")),
+                 id="backchannel-wrong-audience"),
+    pytest.param(_backchannel(lambda fake, tools: logout_token(fake), times=2), id="backchannel-replayed"),
+    pytest.param(_backchannel(lambda fake, tools: "secret-looking-garbage-" + "x" * 40),
+                 id="backchannel-not-a-jwt"),
+    pytest.param(_redis_down, id="redis-session-store-down"),
+    pytest.param(_revocations_in_redis_down, id="redis-revocation-store-down"),
 ]
 
 
@@ -181,11 +191,7 @@ def run_scenario(fake, issued, caplog, dropping_server, stranger):
     return run
 
 
-def _ids(table):
-    return [row[0] for row in table]
-
-
-@pytest.mark.parametrize("scenario", [row[1] for row in SCENARIOS], ids=_ids(SCENARIOS))
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_error_pages_hold_no_traceback_token_code_state_or_secret(run_scenario, scenario):
     run, _ = run_scenario(scenario)
     pages = [r for r in run.responses if r.status_int >= 400]
@@ -197,7 +203,7 @@ def test_error_pages_hold_no_traceback_token_code_state_or_secret(run_scenario, 
             assert value and value not in shown, f"the {name} is on a {page.status} page"
 
 
-@pytest.mark.parametrize("scenario", [row[1] for row in SCENARIOS], ids=_ids(SCENARIOS))
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_error_paths_log_no_token_code_state_or_secret(run_scenario, scenario):
     run, logs = run_scenario(scenario)
     assert logs, "nothing was logged at all: the test would prove nothing"

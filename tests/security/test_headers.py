@@ -15,18 +15,12 @@ from urllib.parse import urlencode
 import pytest
 import webtest
 
-from tests.security.conftest import (
-    HTML,
-    JSON,
-    begin,
-    browser,
-    cookie_header,
-    login,
-    middleware,
-    wsgi_call,
-)
+from tests.support.clocks import use_clock
+from tests.support.flows import browser, log_in, middleware, start_login
+from tests.support.http import HTML, JSON, cookie_header
+from tests.support.logout_tokens import logout_token
 from tests.support.servers import free_port
-from tests.test_backchannel_logout import logout_token
+from tests.support.wsgi import wsgi_call
 
 FAR_FUTURE = "Thu, 01 Dec 2099 16:00:00 GMT"
 
@@ -65,7 +59,7 @@ def _challenge_api(fake):
 
 
 def _callback_success(fake):
-    return login(browser(fake))
+    return log_in(browser(fake))
 
 
 def _callback_provider_error(fake):
@@ -74,13 +68,13 @@ def _callback_provider_error(fake):
 
 def _callback_forged_state(fake):
     app = browser(fake)
-    callback, _ = begin(app)
+    callback, _ = start_login(app)
     return app.get(callback.replace("state=", "state=forged"), status=400)
 
 
 def _callback_token_endpoint_down(fake):
     app = browser(fake)
-    callback, _ = begin(app)
+    callback, _ = start_login(app)
     fake.token_mode = "500"
     return app.get(callback, status=503)
 
@@ -88,13 +82,13 @@ def _callback_token_endpoint_down(fake):
 def _callback_bad_id_token(fake):
     app = browser(fake)
     fake.id_token_claims = lambda c: {**c, "nonce": "another"}
-    callback, _ = begin(app)
+    callback, _ = start_login(app)
     return app.get(callback, status=400)
 
 
 def _logout_with_session(fake):
     app = browser(fake)
-    login(app)
+    log_in(app)
     return app.get("/logout")
 
 
@@ -117,23 +111,23 @@ def _backchannel_refused(fake):
 def _refresh_on_echo_app(fake):
     fake.access_token_ttl = 30  # inside the 60 s leeway: the next request refreshes
     app = browser(fake)
-    login(app)
+    log_in(app)
     return app.get("/x", headers=JSON)
 
 
 def _refresh_on_cacheable_app(fake):
     fake.access_token_ttl = 30
     app = browser(fake, app=cacheable_app)
-    login(app)
+    log_in(app)
     return app.get("/page", headers=HTML)
 
 
 def _rolling_expiry_rewrite_on_cacheable_app(fake):
     mw = middleware(fake, cacheable_app, session_rolling_duration=600)
     now = [time.time()]
-    mw.clock = mw.store._clock = lambda: now[0]
+    use_clock(mw, lambda: now[0])
     app = webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
-    login(app)
+    log_in(app)
     now[0] += 120  # past a tenth of the rolling duration: the cookie is re-written to slide it
     return app.get("/page", headers=HTML)
 
@@ -141,45 +135,44 @@ def _rolling_expiry_rewrite_on_cacheable_app(fake):
 def _session_ended_on_public_path(fake):
     fake.access_token_ttl = 30
     app = browser(fake, app=cacheable_app, public_paths="/public")
-    login(app)
+    log_in(app)
     fake.token_mode = "error:invalid_grant"  # the refresh is refused: the session ends, cookies cleared
     return app.get("/public/page", headers=HTML)
 
 
 def _session_store_down(fake):
     memory = browser(fake, session_store="memory")
-    login(memory)
+    log_in(memory)
     down = middleware(fake, session_store=f"redis://127.0.0.1:{free_port()}/0")
     return wsgi_call(down, "/x", headers={**JSON, "Cookie": cookie_header(dict(memory.cookies))})
 
 
 NO_STORE = [
-    # (id, scenario, expected status, a Set-Cookie must be there)
-    ("login", _login, 302, True),
-    ("login-provider-down", _login_provider_down, 503, False),
-    ("challenge-page", _challenge_page, 302, False),
-    ("challenge-api", _challenge_api, 401, False),
-    ("callback-success", _callback_success, 302, True),
-    ("callback-provider-error", _callback_provider_error, 400, True),
-    ("callback-forged-state", _callback_forged_state, 400, True),
-    ("callback-token-endpoint-down", _callback_token_endpoint_down, 503, True),
-    ("callback-bad-id-token", _callback_bad_id_token, 400, True),
-    ("logout-with-session", _logout_with_session, 302, True),
-    ("logout-without-session", _logout_without_session, 302, True),
-    ("logout-provider-down", _logout_provider_down, 302, True),
-    ("backchannel-accepted", _backchannel_accepted, 200, False),
-    ("backchannel-refused", _backchannel_refused, 400, False),
-    ("refresh-on-the-app-response", _refresh_on_echo_app, 200, True),
-    ("refresh-on-a-cacheable-app-response", _refresh_on_cacheable_app, 200, True),
-    ("rolling-expiry-rewrite-on-a-cacheable-app-response", _rolling_expiry_rewrite_on_cacheable_app, 200,
-     True),
-    ("session-ended-on-a-public-cacheable-page", _session_ended_on_public_path, 200, True),
-    ("session-store-down", _session_store_down, 503, False),
+    # (scenario, expected status, a Set-Cookie must be there)
+    pytest.param(_login, 302, True, id="login"),
+    pytest.param(_login_provider_down, 503, False, id="login-provider-down"),
+    pytest.param(_challenge_page, 302, False, id="challenge-page"),
+    pytest.param(_challenge_api, 401, False, id="challenge-api"),
+    pytest.param(_callback_success, 302, True, id="callback-success"),
+    pytest.param(_callback_provider_error, 400, True, id="callback-provider-error"),
+    pytest.param(_callback_forged_state, 400, True, id="callback-forged-state"),
+    pytest.param(_callback_token_endpoint_down, 503, True, id="callback-token-endpoint-down"),
+    pytest.param(_callback_bad_id_token, 400, True, id="callback-bad-id-token"),
+    pytest.param(_logout_with_session, 302, True, id="logout-with-session"),
+    pytest.param(_logout_without_session, 302, True, id="logout-without-session"),
+    pytest.param(_logout_provider_down, 302, True, id="logout-provider-down"),
+    pytest.param(_backchannel_accepted, 200, False, id="backchannel-accepted"),
+    pytest.param(_backchannel_refused, 400, False, id="backchannel-refused"),
+    pytest.param(_refresh_on_echo_app, 200, True, id="refresh-on-the-app-response"),
+    pytest.param(_refresh_on_cacheable_app, 200, True, id="refresh-on-a-cacheable-app-response"),
+    pytest.param(_rolling_expiry_rewrite_on_cacheable_app, 200, True,
+                 id="rolling-expiry-rewrite-on-a-cacheable-app-response"),
+    pytest.param(_session_ended_on_public_path, 200, True, id="session-ended-on-a-public-cacheable-page"),
+    pytest.param(_session_store_down, 503, False, id="session-store-down"),
 ]
 
 
-@pytest.mark.parametrize("scenario, status, sets_cookie", [row[1:] for row in NO_STORE],
-                         ids=[row[0] for row in NO_STORE])
+@pytest.mark.parametrize("scenario, status, sets_cookie", NO_STORE)
 def test_no_store_on_every_auth_response_and_every_response_with_a_session_cookie(
         fake, scenario, status, sets_cookie):
     response = scenario(fake)
@@ -196,7 +189,7 @@ def test_no_store_on_every_auth_response_and_every_response_with_a_session_cooki
 
 def _callback_replayed(fake):
     app = browser(fake)
-    callback, _ = begin(app)
+    callback, _ = start_login(app)
     app.get(callback)
     return app.get(callback, status=400)
 
@@ -208,17 +201,17 @@ def _callback_post(fake):
 
 
 REFERRER = [
-    ("success", _callback_success),
-    ("provider-error", _callback_provider_error),
-    ("forged-state", _callback_forged_state),
-    ("replayed", _callback_replayed),
-    ("token-endpoint-down", _callback_token_endpoint_down),
-    ("bad-id-token", _callback_bad_id_token),
-    ("post", _callback_post),
+    pytest.param(_callback_success, id="success"),
+    pytest.param(_callback_provider_error, id="provider-error"),
+    pytest.param(_callback_forged_state, id="forged-state"),
+    pytest.param(_callback_replayed, id="replayed"),
+    pytest.param(_callback_token_endpoint_down, id="token-endpoint-down"),
+    pytest.param(_callback_bad_id_token, id="bad-id-token"),
+    pytest.param(_callback_post, id="post"),
 ]
 
 
-@pytest.mark.parametrize("scenario", [row[1] for row in REFERRER], ids=[row[0] for row in REFERRER])
+@pytest.mark.parametrize("scenario", REFERRER)
 def test_callback_responses_send_no_referrer(fake, scenario):
     """The callback URL holds the code and state: the next page must not leak it in a Referer."""
     headers = _headers(scenario(fake))
@@ -244,7 +237,7 @@ def _https_login_cookie(fake, **settings):
 
 
 def _https_session(fake, **settings):
-    return login(browser(fake, base_url=HTTPS, **settings), base_url=HTTPS)
+    return log_in(browser(fake, base_url=HTTPS, **settings), base_url=HTTPS)
 
 
 def _https_chunked_session(fake, **settings):
@@ -258,34 +251,34 @@ def _https_chunked_session(fake, **settings):
 def _https_refresh(fake, **settings):
     fake.access_token_ttl = 30
     app = browser(fake, base_url=HTTPS, **settings)
-    login(app, base_url=HTTPS)
+    log_in(app, base_url=HTTPS)
     return app.get("/x", headers=JSON)
 
 
 def _https_logout(fake, **settings):
     app = browser(fake, base_url=HTTPS, **settings)
-    login(app, base_url=HTTPS)
+    log_in(app, base_url=HTTPS)
     app.get("/login")  # a pending login cookie too: logout clears it
     return app.get("/logout")
 
 
 FLAGS = [
-    # (id, scenario, settings, expected SameSite of the session cookie)
-    ("cookie-store-login-cookie", _https_login_cookie, {}, "lax"),
-    ("cookie-store-session", _https_session, {}, "lax"),
-    ("cookie-store-chunked-session", _https_chunked_session, {}, "lax"),
-    ("cookie-store-refresh", _https_refresh, {}, "lax"),
-    ("cookie-store-logout", _https_logout, {}, "lax"),
-    ("memory-store-session", _https_session, {"session_store": "memory"}, "lax"),
-    ("memory-store-logout", _https_logout, {"session_store": "memory"}, "lax"),
-    ("strict-session", _https_session, {"cookie_samesite": "Strict"}, "strict"),
-    ("strict-login-cookie-stays-lax", _https_login_cookie, {"cookie_samesite": "Strict"}, "strict"),
-    ("samesite-none-session", _https_session, {"cookie_samesite": "None"}, "none"),
+    # (scenario, settings, expected SameSite of the session cookie)
+    pytest.param(_https_login_cookie, {}, "lax", id="cookie-store-login-cookie"),
+    pytest.param(_https_session, {}, "lax", id="cookie-store-session"),
+    pytest.param(_https_chunked_session, {}, "lax", id="cookie-store-chunked-session"),
+    pytest.param(_https_refresh, {}, "lax", id="cookie-store-refresh"),
+    pytest.param(_https_logout, {}, "lax", id="cookie-store-logout"),
+    pytest.param(_https_session, {"session_store": "memory"}, "lax", id="memory-store-session"),
+    pytest.param(_https_logout, {"session_store": "memory"}, "lax", id="memory-store-logout"),
+    pytest.param(_https_session, {"cookie_samesite": "Strict"}, "strict", id="strict-session"),
+    pytest.param(_https_login_cookie, {"cookie_samesite": "Strict"}, "strict",
+                 id="strict-login-cookie-stays-lax"),
+    pytest.param(_https_session, {"cookie_samesite": "None"}, "none", id="samesite-none-session"),
 ]
 
 
-@pytest.mark.parametrize("scenario, settings, samesite", [row[1:] for row in FLAGS],
-                         ids=[r[0] for r in FLAGS])
+@pytest.mark.parametrize("scenario, settings, samesite", FLAGS)
 def test_cookies_are_httponly_samesite_and_secure_under_https(fake, scenario, settings, samesite):
     response = scenario(fake, **settings)
     set_cookies = [v for k, v in response.headerlist if k == "Set-Cookie"]

@@ -13,7 +13,9 @@ import pytest
 import webtest
 
 import auth0_wsgi
-from tests.security.conftest import HTML, JSON, cookie_header, login, middleware, wsgi_call
+from tests.support.flows import log_in, middleware
+from tests.support.http import HTML, JSON, cookie_header
+from tests.support.wsgi import wsgi_call
 
 
 class _Spoofed:
@@ -38,21 +40,22 @@ def identity_app(environ, start_response):
 
 
 SPOOFS = [
-    # (id, request headers, environ keys an outer layer or a server might set)
-    ("remote-user-header", {"Remote-User": "admin"}, {}),
-    ("x-remote-user-header", {"X-Remote-User": "admin"}, {}),
-    ("x-forwarded-user-header", {"X-Forwarded-User": "admin"}, {}),
-    ("x-auth-request-user-header", {"X-Auth-Request-User": "admin", "X-Auth-Request-Email": "a@x"}, {}),
-    ("auth0-named-headers", {"Auth0-User": '{"sub": "admin"}', "Auth0.User": "admin"}, {}),
-    ("bearer-token-header", {"Authorization": "Bearer forged"}, {}),
-    ("basic-auth-header", {"Authorization": "Basic YWRtaW46YWRtaW4="}, {}),
-    ("environ-remote-user", {}, {"REMOTE_USER": "admin"}),
-    ("environ-auth0-user", {}, {"auth0.user": {"sub": "admin"}}),
-    ("environ-auth0-tokens", {}, {"auth0.access_token": "forged", "auth0.id_token": "forged"}),
-    ("environ-auth0-context", {}, {"auth0.context": _Spoofed()}),
-    ("environ-everything", {"Remote-User": "admin"},
-     {"REMOTE_USER": "admin", "auth0.user": {"sub": "admin"}, "auth0.access_token": "forged",
-      "auth0.context": _Spoofed()}),
+    # (request headers, environ keys an outer layer or a server might set)
+    pytest.param({"Remote-User": "admin"}, {}, id="remote-user-header"),
+    pytest.param({"X-Remote-User": "admin"}, {}, id="x-remote-user-header"),
+    pytest.param({"X-Forwarded-User": "admin"}, {}, id="x-forwarded-user-header"),
+    pytest.param({"X-Auth-Request-User": "admin", "X-Auth-Request-Email": "a@x"}, {},
+                 id="x-auth-request-user-header"),
+    pytest.param({"Auth0-User": '{"sub": "admin"}', "Auth0.User": "admin"}, {}, id="auth0-named-headers"),
+    pytest.param({"Authorization": "Bearer forged"}, {}, id="bearer-token-header"),
+    pytest.param({"Authorization": "Basic YWRtaW46YWRtaW4="}, {}, id="basic-auth-header"),
+    pytest.param({}, {"REMOTE_USER": "admin"}, id="environ-remote-user"),
+    pytest.param({}, {"auth0.user": {"sub": "admin"}}, id="environ-auth0-user"),
+    pytest.param({}, {"auth0.access_token": "forged", "auth0.id_token": "forged"}, id="environ-auth0-tokens"),
+    pytest.param({}, {"auth0.context": _Spoofed()}, id="environ-auth0-context"),
+    pytest.param({"Remote-User": "admin"},
+                 {"REMOTE_USER": "admin", "auth0.user": {"sub": "admin"}, "auth0.access_token": "forged",
+                  "auth0.context": _Spoofed()}, id="environ-everything"),
 ]
 
 
@@ -63,11 +66,7 @@ def _spoofed_call(mw, path, headers, environ, accept, cookie=""):
     return wsgi_call(mw, path, headers=sent, environ=dict(environ))
 
 
-def _ids(table):
-    return [row[0] for row in table]
-
-
-@pytest.mark.parametrize("headers, environ", [row[1:] for row in SPOOFS], ids=_ids(SPOOFS))
+@pytest.mark.parametrize("headers, environ", SPOOFS)
 def test_spoofed_identity_does_not_authenticate_a_protected_path(fake, headers, environ):
     mw = middleware(fake, identity_app)
     api = _spoofed_call(mw, "/admin", headers, environ, JSON)
@@ -77,7 +76,7 @@ def test_spoofed_identity_does_not_authenticate_a_protected_path(fake, headers, 
     assert page.status == 302 and not page.app_called
 
 
-@pytest.mark.parametrize("headers, environ", [row[1:] for row in SPOOFS], ids=_ids(SPOOFS))
+@pytest.mark.parametrize("headers, environ", SPOOFS)
 def test_spoofed_identity_never_reaches_the_app_on_a_public_path(fake, headers, environ):
     mw = middleware(fake, identity_app, public_paths="/public")
     result = _spoofed_call(mw, "/public/page", headers, environ, JSON)
@@ -85,11 +84,11 @@ def test_spoofed_identity_never_reaches_the_app_on_a_public_path(fake, headers, 
     assert result.json == {"refreshed": "refused"}
 
 
-@pytest.mark.parametrize("headers, environ", [row[1:] for row in SPOOFS], ids=_ids(SPOOFS))
+@pytest.mark.parametrize("headers, environ", SPOOFS)
 def test_spoofed_identity_never_overrides_the_session(fake, headers, environ):
     mw = middleware(fake, identity_app)
     client = webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
-    login(client)
+    log_in(client)
     result = _spoofed_call(mw, "/admin", headers, environ, JSON, cookie_header(dict(client.cookies)))
     assert result.status == 200, result.escaped or result.text
     seen = result.json
@@ -117,15 +116,15 @@ def test_other_methods_without_a_session_get_401_and_never_reach_the_app(fake, m
 
 ESCAPES = [
     # PATH_INFO as a server hands it over (it decodes %2e and %2f before the app sees the path)
-    ("parent-of-public", "/public/../admin"),
-    ("parent-twice", "/public/x/../../admin"),
-    ("dot-then-parent", "/public/./../admin"),
-    ("parent-at-the-end", "/public/.."),
-    ("beyond-the-root", "/public/../../admin"),
+    pytest.param("/public/../admin", id="parent-of-public"),
+    pytest.param("/public/x/../../admin", id="parent-twice"),
+    pytest.param("/public/./../admin", id="dot-then-parent"),
+    pytest.param("/public/..", id="parent-at-the-end"),
+    pytest.param("/public/../../admin", id="beyond-the-root"),
 ]
 
 
-@pytest.mark.parametrize("path", [row[1] for row in ESCAPES], ids=_ids(ESCAPES))
+@pytest.mark.parametrize("path", ESCAPES)
 def test_dot_segments_do_not_escape_a_public_prefix(fake, path):
     """'/public/../admin' *is* '/admin' (RFC 3986 §5.2.4) for any router that normalises the path."""
     result = wsgi_call(middleware(fake, identity_app, public_paths="/public"), path, headers=JSON)

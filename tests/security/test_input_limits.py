@@ -17,19 +17,12 @@ from urllib.parse import urlencode
 import pytest
 import webtest
 
-from tests.security.conftest import (
-    BASE_URL,
-    JSON,
-    begin,
-    cookie_header,
-    login,
-    middleware,
-    peak_memory,
-    query,
-    wsgi_call,
-)
+from tests.support.flows import BASE_URL, log_in, middleware, start_login
+from tests.support.http import JSON, cookie_header, query
 from tests.support.logout_tokens import logout_token
+from tests.support.memory import peak_memory
 from tests.support.servers import serve
+from tests.support.wsgi import wsgi_call
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -42,22 +35,21 @@ def _pending(fake):
     """A middleware, its pending login's callback query and the browser's Cookie header."""
     mw = middleware(fake)
     client = webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
-    callback, _ = begin(client)
+    callback, _ = start_login(client)
     return mw, query(callback), cookie_header(dict(client.cookies))
 
 
 OVERSIZED_CALLBACKS = [
-    ("100kb-padding-on-a-valid-callback", lambda q: urlencode({**q, "pad": "x" * 100_000})),
-    ("1mb-error-description", lambda q: urlencode({"error": "access_denied", "state": q["state"],
-                                                    "error_description": "d" * 1_000_000})),
-    ("1mb-code", lambda q: urlencode({**q, "code": "c" * 1_000_000})),
-    ("100kb-state", lambda q: urlencode({**q, "state": "s" * 100_000})),
-    ("10000-unknown-parameters", lambda q: urlencode(q) + "&x=1" * 10_000),
+    pytest.param(lambda q: urlencode({**q, "pad": "x" * 100_000}), id="100kb-padding-on-a-valid-callback"),
+    pytest.param(lambda q: urlencode({"error": "access_denied", "state": q["state"],
+                                      "error_description": "d" * 1_000_000}), id="1mb-error-description"),
+    pytest.param(lambda q: urlencode({**q, "code": "c" * 1_000_000}), id="1mb-code"),
+    pytest.param(lambda q: urlencode({**q, "state": "s" * 100_000}), id="100kb-state"),
+    pytest.param(lambda q: urlencode(q) + "&x=1" * 10_000, id="10000-unknown-parameters"),
 ]
 
 
-@pytest.mark.parametrize("build", [row[1] for row in OVERSIZED_CALLBACKS],
-                         ids=[r[0] for r in OVERSIZED_CALLBACKS])
+@pytest.mark.parametrize("build", OVERSIZED_CALLBACKS)
 def test_oversized_callback_is_refused_before_the_token_request(fake, build):
     mw, params, cookies = _pending(fake)
     qs = build(params)
@@ -75,7 +67,7 @@ def test_over_long_login_return_to_is_dropped_not_carried(fake):
     response = app.get("/login", {"return_to": "/" + "a" * 1_000_000})
     assert len(response.headers["Location"]) < 4096
     assert all(len(v) < 4096 for k, v in response.headerlist if k == "Set-Cookie")
-    callback = begin(app)[0]  # a second, ordinary login works; the first left nothing behind
+    callback = start_login(app)[0]  # a second, ordinary login works; the first left nothing behind
     assert app.get(callback).headers["Location"] == BASE_URL + "/"
 
 
@@ -91,7 +83,7 @@ def test_oversized_id_token_is_refused_before_any_key_is_fetched(fake):
     # answer is refused unread: tests/test_provider_faults.py::test_huge_provider_answer_is_refused...).
     fake.id_token_claims = lambda c: {**c, "padding": "x" * 100_000}
     app = webtest.TestApp(middleware(fake), extra_environ={"HTTP_HOST": "app.test"})
-    callback, _ = begin(app)
+    callback, _ = start_login(app)
     response = app.get(callback, headers=JSON, status=400)
     assert response.json["error"] == "invalid_token"
     assert fake.counts["/jwks"] == 0
@@ -120,18 +112,18 @@ def test_huge_backchannel_body_is_refused_without_reading_it(fake):
 # -- undecodable input: bytes that are not UTF-8 -------------------------------------------------------------
 
 UNDECODABLE = [
-    ("login-return-to-ff", "/login", "return_to=%ff", (302, 400)),
-    ("login-return-to-overlong-slash", "/login", "return_to=%C0%AF%C0%AFevil.com", (302, 400)),
-    ("callback-state-ff", "/callback", "code=c&state=%ff&iss=x", (400,)),
-    ("callback-surrogate-state", "/callback", "code=c&state=%ed%a0%80", (400,)),
-    ("callback-error-description-ff", "/callback", "error=access_denied&error_description=%ff", (400,)),
-    ("callback-parameter-name-ff", "/callback", "%ff=1&state=s&code=c", (400,)),
-    ("logout-return-to-ff", "/logout", "return_to=%ff", (302,)),
+    pytest.param("/login", "return_to=%ff", (302, 400), id="login-return-to-ff"),
+    pytest.param("/login", "return_to=%C0%AF%C0%AFevil.com", (302, 400), id="login-return-to-overlong-slash"),
+    pytest.param("/callback", "code=c&state=%ff&iss=x", (400,), id="callback-state-ff"),
+    pytest.param("/callback", "code=c&state=%ed%a0%80", (400,), id="callback-surrogate-state"),
+    pytest.param("/callback", "error=access_denied&error_description=%ff", (400,),
+                 id="callback-error-description-ff"),
+    pytest.param("/callback", "%ff=1&state=s&code=c", (400,), id="callback-parameter-name-ff"),
+    pytest.param("/logout", "return_to=%ff", (302,), id="logout-return-to-ff"),
 ]
 
 
-@pytest.mark.parametrize("path, qs, statuses", [row[1:] for row in UNDECODABLE],
-                         ids=[r[0] for r in UNDECODABLE])
+@pytest.mark.parametrize("path, qs, statuses", UNDECODABLE)
 def test_query_that_is_not_utf8_is_a_4xx_not_a_crash(fake, path, qs, statuses):
     result = wsgi_call(middleware(fake), path, qs, headers=JSON)
     assert result.escaped is None, f"escaped the middleware: {result.escaped}"
@@ -150,7 +142,7 @@ def test_login_still_works_after_the_limits_were_probed(fake):
     mw, params, cookies = _pending(fake)
     wsgi_call(mw, "/callback", urlencode({**params, "pad": "x" * 100_000}), headers={"Cookie": cookies})
     app = webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
-    assert login(app, "/ok").headers["Location"] == BASE_URL + "/ok"
+    assert log_in(app, "/ok").headers["Location"] == BASE_URL + "/ok"
 
 
 # -- the login cookie: its size whatever the return path -----------------------------------------------
@@ -191,7 +183,7 @@ LONG_RETURN_TO = [
 @pytest.mark.parametrize("return_to, lands_on", LONG_RETURN_TO)
 def test_long_return_to_is_shortened_before_it_rides_in_the_login_cookie(fake, return_to, lands_on):
     app = webtest.TestApp(middleware(fake), extra_environ={"HTTP_HOST": "app.test"})
-    assert login(app, return_to).headers["Location"] == BASE_URL + lands_on
+    assert log_in(app, return_to).headers["Location"] == BASE_URL + lands_on
 
 
 # -- back-channel logout: a Content-Length that is not a plain number ---------------------------------------

@@ -14,16 +14,10 @@ from urllib.parse import urlencode
 import pytest
 import webtest
 
-from tests.security.conftest import (
-    BASE_URL,
-    JSON,
-    begin,
-    cookie_header,
-    middleware,
-    query,
-    wsgi_call,
-)
 from tests.support.fake_provider import CLIENT_ID
+from tests.support.flows import BASE_URL, middleware, start_login
+from tests.support.http import JSON, cookie_header, query
+from tests.support.wsgi import wsgi_call
 
 
 def _client(mw) -> webtest.TestApp:
@@ -42,8 +36,8 @@ def _no_session(response) -> None:
 def test_attackers_state_in_a_victim_browser_with_its_own_pending_login_is_refused(fake):
     mw = middleware(fake)
     attacker, victim = _client(mw), _client(mw)
-    attacker_callback, _ = begin(attacker)
-    victim_callback, _ = begin(victim)  # the victim has a login cookie of its own
+    attacker_callback, _ = start_login(attacker)
+    victim_callback, _ = start_login(victim)  # the victim has a login cookie of its own
     response = victim.get(attacker_callback, headers=JSON, status=400)
     assert response.json["error"] == "invalid_state"
     _no_session(response)
@@ -55,8 +49,8 @@ def test_victims_login_cookie_renamed_to_the_attackers_state_is_refused(fake):
     """The cookie's name is derived from the state, and its sealed content must name that state too."""
     mw = middleware(fake)
     attacker, victim = _client(mw), _client(mw)
-    attacker_callback, _ = begin(attacker)
-    begin(victim)
+    attacker_callback, _ = start_login(attacker)
+    start_login(victim)
     (attacker_name,) = _tx_cookies(attacker)
     (victim_value,) = _tx_cookies(victim).values()
     path, _, qs = attacker_callback.partition("?")
@@ -68,7 +62,7 @@ def test_victims_login_cookie_renamed_to_the_attackers_state_is_refused(fake):
 def test_login_cookie_of_another_deployment_is_refused(fake):
     other, ours = middleware(fake, secret="o" * 40), middleware(fake)
     client = _client(other)
-    callback, _ = begin(client)
+    callback, _ = start_login(client)
     path, _, qs = callback.partition("?")
     result = wsgi_call(ours, path, qs, headers={**JSON, "Cookie": cookie_header(_tx_cookies(client))})
     assert result.status == 400 and result.json["error"] == "invalid_state"
@@ -77,7 +71,7 @@ def test_login_cookie_of_another_deployment_is_refused(fake):
 def test_expired_login_transaction_is_refused(fake):
     mw = middleware(fake)
     client = _client(mw)
-    callback, _ = begin(client)
+    callback, _ = start_login(client)
     transactions = mw.collaborators.transactions
     transactions._clock = lambda: time.time() + 601  # the user took more than 10 minutes
     response = client.get(callback, headers=JSON, status=400)
@@ -90,8 +84,8 @@ def test_stolen_code_injected_into_the_attackers_own_login_is_refused_by_pkce(fa
     victim's code_challenge; without the victim's verifier the exchange fails and no session opens."""
     mw = middleware(fake)
     victim, attacker = _client(mw), _client(mw)
-    victim_callback, _ = begin(victim)
-    attacker_callback, _ = begin(attacker)
+    victim_callback, _ = start_login(victim)
+    attacker_callback, _ = start_login(attacker)
     injected = {**query(attacker_callback), "code": query(victim_callback)["code"]}
     response = attacker.get("/callback?" + urlencode(injected), headers=JSON, status=400)
     assert response.json["error"] == "invalid_grant"
@@ -102,10 +96,10 @@ def test_stolen_code_injected_into_the_attackers_own_login_is_refused_by_pkce(fa
 def test_code_replayed_in_a_fresh_login_after_it_was_spent_is_refused(fake):
     mw = middleware(fake)
     client = _client(mw)
-    first_callback, _ = begin(client)
+    first_callback, _ = start_login(client)
     assert client.get(first_callback).status_int == 302
     client.reset()
-    second_callback, _ = begin(client)
+    second_callback, _ = start_login(client)
     replay = {**query(second_callback), "code": query(first_callback)["code"]}
     response = client.get("/callback?" + urlencode(replay), headers=JSON, status=400)
     assert response.json["error"] == "invalid_grant"
@@ -117,7 +111,7 @@ def test_callback_and_login_cookie_replayed_to_another_worker_open_no_session(fa
     the spent code (cookie store: nothing is shared between the workers)."""
     worker_a, worker_b = middleware(fake), middleware(fake)
     client = _client(worker_a)
-    callback, _ = begin(client)
+    callback, _ = start_login(client)
     captured = cookie_header(_tx_cookies(client))
     assert client.get(callback).status_int == 302
     path, _, qs = callback.partition("?")
@@ -128,7 +122,7 @@ def test_callback_and_login_cookie_replayed_to_another_worker_open_no_session(fa
 
 def test_authorize_request_uses_pkce_s256_and_fresh_unguessable_values(fake):
     client = _client(middleware(fake))
-    seen = [begin(client)[1] for _ in range(3)]
+    seen = [query(start_login(client)[1]) for _ in range(3)]
     for params in seen:
         assert params["code_challenge_method"] == "S256"
         assert params["response_type"] == "code"
@@ -146,7 +140,7 @@ def test_login_replaces_whatever_session_cookie_was_planted(fake, planted):
     """No fixation, chunked variant (the single-cookie case is in tests/test_session_flow.py)."""
     mw = middleware(fake)
     client = _client(mw)
-    callback, _ = begin(client)
+    callback, _ = start_login(client)
     path, _, qs = callback.partition("?")
     result = wsgi_call(mw, path, qs, headers={"Cookie": f"{planted}; {cookie_header(_tx_cookies(client))}"})
     assert result.status == 302
@@ -173,7 +167,7 @@ def test_login_cookie_named_after_an_odd_state_is_an_invalid_state_not_a_crash(f
 
     mw = middleware(fake)
     client = _client(mw)
-    begin(client)
+    start_login(client)
     (value,) = _tx_cookies(client).values()
     qs = urlencode({"code": "c", "state": state, "iss": fake.issuer})
     result = wsgi_call(mw, "/callback", qs, headers={**JSON, "Cookie": f"{cookie_name_for(state)}={value}"})

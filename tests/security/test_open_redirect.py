@@ -14,81 +14,71 @@ import pytest
 import webtest
 
 from auth0_wsgi.returnpath import MAX_KEPT_RETURN_PATH, MAX_RETURN_PATH, safe_return_path
-from tests.security.conftest import (
-    BASE_URL,
-    HTML,
-    browser,
-    login,
-    middleware,
-    provider_answer,
-    query,
-    wsgi_call,
-)
+from tests.support.flows import BASE_URL, browser, log_in, middleware, provider_answer
+from tests.support.http import HTML, query
 from tests.support.servers import free_port
+from tests.support.wsgi import wsgi_call
 
 EVIL = [
-    ("protocol-relative", "//evil.com"),
-    ("triple-slash", "///evil.com"),
-    ("protocol-relative-path-query", "//evil.com/a?b=c"),
-    ("slash-backslash", "/\\evil.com"),
-    ("backslash-slash", "\\/evil.com"),
-    ("slash-backslash-slash", "/\\/evil.com"),
-    ("raw-tab", "/\t/evil.com"),
-    ("raw-newline", "/\n/evil.com"),
-    ("raw-cr", "/\r/evil.com"),
-    ("leading-tab", "\t//evil.com"),
-    ("leading-space", " //evil.com"),
-    ("encoded-tab", "/%09/evil.com"),
-    ("encoded-newline", "/%0a/evil.com"),
-    ("encoded-crlf-header-injection", "/%0d%0aLocation:%20https://evil.com"),
-    ("encoded-slash", "/%2F/evil.com"),
-    ("encoded-slashes-lowercase", "/%2f%2fevil.com"),
-    ("encoded-leading-slashes", "%2F%2Fevil.com"),
-    ("encoded-backslash", "/%5Cevil.com"),
-    ("encoded-backslashes-lowercase", "/%5c%5cevil.com"),
-    ("double-encoded-slashes", "/%252F%252Fevil.com"),
-    ("double-encoded-backslash", "/%255Cevil.com"),
-    ("triple-encoded-slashes", "/%25252F%25252Fevil.com"),
-    ("https-no-slashes", "https:evil.com"),
-    ("https-one-slash", "https:/evil.com"),
-    ("absolute-https", "https://evil.com"),
-    ("absolute-uppercase", "HTTPS://EVIL.COM"),
-    ("http-backslashes", "http:\\\\evil.com"),
-    ("userinfo-without-slash", "@evil.com"),
-    ("host-suffix-without-slash", ".evil.com"),
-    ("port-userinfo-without-slash", ":80@evil.com"),
-    ("javascript", "javascript:alert(1)"),
-    ("javascript-mixed-case", "JaVaScRiPt:alert(document.domain)"),
-    ("javascript-with-tab", "java\tscript:alert(1)"),
-    ("data-url", "data:text/html,<script>alert(1)</script>"),
-    ("vbscript", "vbscript:msgbox(1)"),
-    ("nul-then-slashes", "/\x00//evil.com"),
-    ("c1-next-line", "/\x85//evil.com"),
-    ("fragment-slashes", "/#//evil.com"),
-    ("over-long", "/" + "a" * (MAX_RETURN_PATH + 1)),
-    ("over-long-100k", "/" + "a" * 100_000),
+    pytest.param("//evil.com", id="protocol-relative"),
+    pytest.param("///evil.com", id="triple-slash"),
+    pytest.param("//evil.com/a?b=c", id="protocol-relative-path-query"),
+    pytest.param("/\\evil.com", id="slash-backslash"),
+    pytest.param("\\/evil.com", id="backslash-slash"),
+    pytest.param("/\\/evil.com", id="slash-backslash-slash"),
+    pytest.param("/\t/evil.com", id="raw-tab"),
+    pytest.param("/\n/evil.com", id="raw-newline"),
+    pytest.param("/\r/evil.com", id="raw-cr"),
+    pytest.param("\t//evil.com", id="leading-tab"),
+    pytest.param(" //evil.com", id="leading-space"),
+    pytest.param("/%09/evil.com", id="encoded-tab"),
+    pytest.param("/%0a/evil.com", id="encoded-newline"),
+    pytest.param("/%0d%0aLocation:%20https://evil.com", id="encoded-crlf-header-injection"),
+    pytest.param("/%2F/evil.com", id="encoded-slash"),
+    pytest.param("/%2f%2fevil.com", id="encoded-slashes-lowercase"),
+    pytest.param("%2F%2Fevil.com", id="encoded-leading-slashes"),
+    pytest.param("/%5Cevil.com", id="encoded-backslash"),
+    pytest.param("/%5c%5cevil.com", id="encoded-backslashes-lowercase"),
+    pytest.param("/%252F%252Fevil.com", id="double-encoded-slashes"),
+    pytest.param("/%255Cevil.com", id="double-encoded-backslash"),
+    pytest.param("/%25252F%25252Fevil.com", id="triple-encoded-slashes"),
+    pytest.param("https:evil.com", id="https-no-slashes"),
+    pytest.param("https:/evil.com", id="https-one-slash"),
+    pytest.param("https://evil.com", id="absolute-https"),
+    pytest.param("HTTPS://EVIL.COM", id="absolute-uppercase"),
+    pytest.param("http:\\\\evil.com", id="http-backslashes"),
+    pytest.param("@evil.com", id="userinfo-without-slash"),
+    pytest.param(".evil.com", id="host-suffix-without-slash"),
+    pytest.param(":80@evil.com", id="port-userinfo-without-slash"),
+    pytest.param("javascript:alert(1)", id="javascript"),
+    pytest.param("JaVaScRiPt:alert(document.domain)", id="javascript-mixed-case"),
+    pytest.param("java\tscript:alert(1)", id="javascript-with-tab"),
+    pytest.param("data:text/html,<script>alert(1)</script>", id="data-url"),
+    pytest.param("vbscript:msgbox(1)", id="vbscript"),
+    pytest.param("/\x00//evil.com", id="nul-then-slashes"),
+    pytest.param("/\x85//evil.com", id="c1-next-line"),
+    pytest.param("/#//evil.com", id="fragment-slashes"),
+    pytest.param("/" + "a" * (MAX_RETURN_PATH + 1), id="over-long"),
+    pytest.param("/" + "a" * 100_000, id="over-long-100k"),
 ]
 # Odd-looking but same-origin: they must be kept as paths on our own host.
 TRICKY_BUT_LOCAL = [
-    ("userinfo-lookalike", "/a@evil.com"),
-    ("at-first", "/@evil.com"),
-    ("scheme-lookalike-segment", "/https:evil.com"),
-    ("dot-host-lookalike", "/.evil.com"),
-    ("absolute-url-in-query", "/next?url=https://evil.com"),
+    pytest.param("/a@evil.com", id="userinfo-lookalike"),
+    pytest.param("/@evil.com", id="at-first"),
+    pytest.param("/https:evil.com", id="scheme-lookalike-segment"),
+    pytest.param("/.evil.com", id="dot-host-lookalike"),
+    pytest.param("/next?url=https://evil.com", id="absolute-url-in-query"),
 ]
 # The longest kept: a login keeps its return path in its login cookie, so its bound is smaller.
-LOGIN_LOCAL = [*TRICKY_BUT_LOCAL, ("exactly-max-kept-length", "/" + "a" * (MAX_KEPT_RETURN_PATH - 1))]
-LOGOUT_LOCAL = [*TRICKY_BUT_LOCAL, ("exactly-max-length", "/" + "a" * (MAX_RETURN_PATH - 1))]
+LOGIN_LOCAL = [*TRICKY_BUT_LOCAL,
+               pytest.param("/" + "a" * (MAX_KEPT_RETURN_PATH - 1), id="exactly-max-kept-length")]
+LOGOUT_LOCAL = [*TRICKY_BUT_LOCAL, pytest.param("/" + "a" * (MAX_RETURN_PATH - 1), id="exactly-max-length")]
 # Non-ASCII paths travel percent-encoded (UTF-8): a Location header is Latin-1 only.
 NON_ASCII = [
-    ("cjk", "/文書", "/%E6%96%87%E6%9B%B8"),
-    ("latin-1", "/café", "/caf%C3%A9"),
-    ("emoji-in-query", "/a?q=😀", "/a?q=%F0%9F%98%80"),
+    pytest.param("/文書", "/%E6%96%87%E6%9B%B8", id="cjk"),
+    pytest.param("/café", "/caf%C3%A9", id="latin-1"),
+    pytest.param("/a?q=😀", "/a?q=%F0%9F%98%80", id="emoji-in-query"),
 ]
-
-
-def _ids(table: list[tuple]) -> list[str]:
-    return [row[0] for row in table]
 
 
 def lands_on_our_origin(location: str) -> bool:
@@ -100,23 +90,23 @@ def lands_on_our_origin(location: str) -> bool:
 
 # -- /login?return_to= → the callback's final redirect ------------------------------------------------------
 
-@pytest.mark.parametrize("payload", [row[1] for row in EVIL], ids=_ids(EVIL))
+@pytest.mark.parametrize("payload", EVIL)
 def test_login_return_to_payload_ends_on_root(build_app, fake, payload):
-    location = login(build_app(), payload).headers["Location"]
+    location = log_in(build_app(), payload).headers["Location"]
     assert location == BASE_URL + "/"
 
 
-@pytest.mark.parametrize("payload", [row[1] for row in LOGIN_LOCAL], ids=_ids(LOGIN_LOCAL))
+@pytest.mark.parametrize("payload", LOGIN_LOCAL)
 def test_login_return_to_odd_but_local_path_is_kept_on_our_origin(build_app, fake, payload):
-    location = login(build_app(), payload).headers["Location"]
+    location = log_in(build_app(), payload).headers["Location"]
     assert location == BASE_URL + payload
     assert lands_on_our_origin(location)
 
 
-@pytest.mark.parametrize("payload, encoded", [row[1:] for row in NON_ASCII], ids=_ids(NON_ASCII))
+@pytest.mark.parametrize("payload, encoded", NON_ASCII)
 def test_login_return_to_non_ascii_travels_percent_encoded(fake, payload, encoded):
     app = webtest.TestApp(middleware(fake), lint=True)
-    location = login(app, payload).headers["Location"]
+    location = log_in(app, payload).headers["Location"]
     assert location == BASE_URL + encoded
     assert lands_on_our_origin(location)
 
@@ -148,42 +138,42 @@ def _qs(**params: str) -> str:
 
 
 @pytest.mark.parametrize("way", LOGOUT_WAYS)
-@pytest.mark.parametrize("payload", [row[1] for row in EVIL], ids=_ids(EVIL))
+@pytest.mark.parametrize("payload", EVIL)
 def test_logout_return_to_payload_goes_to_post_logout_redirect(fake, way, payload):
     assert _logout_target(fake, way, payload) == BASE_URL + "/"
 
 
 @pytest.mark.parametrize("way", LOGOUT_WAYS)
-@pytest.mark.parametrize("payload", [row[1] for row in LOGOUT_LOCAL], ids=_ids(LOGOUT_LOCAL))
+@pytest.mark.parametrize("payload", LOGOUT_LOCAL)
 def test_logout_return_to_odd_but_local_path_stays_on_our_origin(fake, way, payload):
     target = _logout_target(fake, way, payload)
     assert target == BASE_URL + payload
     assert lands_on_our_origin(target)
 
 
-@pytest.mark.parametrize("payload, encoded", [row[1:] for row in NON_ASCII], ids=_ids(NON_ASCII))
+@pytest.mark.parametrize("payload, encoded", NON_ASCII)
 def test_logout_to_unreachable_provider_sends_a_latin1_location(fake, payload, encoded):
     assert _logout_target(fake, "provider-unreachable", payload) == BASE_URL + encoded
 
 
 # -- GET //evil.com on a protected catch-all path ------------------------------------------------------------
 
-# (id, PATH_INFO as a server delivers it: the request's bytes decoded as Latin-1, QUERY_STRING)
+# (PATH_INFO as a server delivers it: the request's bytes decoded as Latin-1, QUERY_STRING)
 CATCH_ALL_EVIL = [
-    ("protocol-relative", "//evil.com", ""),
-    ("protocol-relative-path-query", "//evil.com/x", "y"),
-    ("triple-slash", "///evil.com", ""),
-    ("backslash", "/\\evil.com", ""),
-    ("slashes-backslash", "//\\evil.com", ""),
-    ("tab", "/\t/evil.com", ""),
-    ("over-long-path", "/" + "a" * 5000, ""),
-    ("over-long-query", "/x", "q=" + "b" * 100_000),
+    pytest.param("//evil.com", "", id="protocol-relative"),
+    pytest.param("//evil.com/x", "y", id="protocol-relative-path-query"),
+    pytest.param("///evil.com", "", id="triple-slash"),
+    pytest.param("/\\evil.com", "", id="backslash"),
+    pytest.param("//\\evil.com", "", id="slashes-backslash"),
+    pytest.param("/\t/evil.com", "", id="tab"),
+    pytest.param("/" + "a" * 5000, "", id="over-long-path"),
+    pytest.param("/x", "q=" + "b" * 100_000, id="over-long-query"),
 ]
 CATCH_ALL_PLAIN = [
-    ("plain-with-query", "/reports/7", "x=1&y=2", "/reports/7?x=1&y=2"),
-    ("utf8-bytes", "/caf\xc3\xa9", "", "/caf%C3%A9"),
-    ("colon-segment", "/a:b", "", "/a:b"),
-    ("absolute-url-in-query", "/go", "next=https://evil.com", "/go?next=https://evil.com"),
+    pytest.param("/reports/7", "x=1&y=2", "/reports/7?x=1&y=2", id="plain-with-query"),
+    pytest.param("/caf\xc3\xa9", "", "/caf%C3%A9", id="utf8-bytes"),
+    pytest.param("/a:b", "", "/a:b", id="colon-segment"),
+    pytest.param("/go", "next=https://evil.com", "/go?next=https://evil.com", id="absolute-url-in-query"),
 ]
 
 
@@ -202,7 +192,7 @@ def _finish_login_from(mw, login_location: str) -> str:
     return client.get(callback[len(BASE_URL):]).headers["Location"]
 
 
-@pytest.mark.parametrize("path, query_string", [row[1:] for row in CATCH_ALL_EVIL], ids=_ids(CATCH_ALL_EVIL))
+@pytest.mark.parametrize("path, query_string", CATCH_ALL_EVIL)
 def test_catch_all_login_redirect_stays_on_base_url(fake, path, query_string):
     mw, location = _challenge(fake, path, query_string)
     assert location.isascii()
@@ -210,7 +200,7 @@ def test_catch_all_login_redirect_stays_on_base_url(fake, path, query_string):
     assert lands_on_our_origin(_finish_login_from(mw, location))
 
 
-@pytest.mark.parametrize("path, query_string", [row[1:] for row in CATCH_ALL_EVIL], ids=_ids(CATCH_ALL_EVIL))
+@pytest.mark.parametrize("path, query_string", CATCH_ALL_EVIL)
 def test_catch_all_login_redirect_carries_only_a_safe_return_path(fake, path, query_string):
     """The redirect itself must not carry a return path /login would refuse (defence in depth)."""
     _, location = _challenge(fake, path, query_string)
@@ -219,8 +209,7 @@ def test_catch_all_login_redirect_carries_only_a_safe_return_path(fake, path, qu
         f"the login redirect carries the unsafe return path {return_to[:80]!r}")
 
 
-@pytest.mark.parametrize("path, query_string, expected", [row[1:] for row in CATCH_ALL_PLAIN],
-                         ids=_ids(CATCH_ALL_PLAIN))
+@pytest.mark.parametrize("path, query_string, expected", CATCH_ALL_PLAIN)
 def test_catch_all_plain_path_comes_back_after_login(fake, path, query_string, expected):
     mw, location = _challenge(fake, path, query_string)
     assert query(location)["return_to"] == expected
@@ -230,16 +219,19 @@ def test_catch_all_plain_path_comes_back_after_login(fake, path, query_string, e
 # -- spoofed host headers ------------------------------------------------------------------------------------
 
 SPOOFED_HOSTS = [
-    ("host", {"Host": "evil.com"}),
-    ("x-forwarded-host", {"X-Forwarded-Host": "evil.com", "X-Forwarded-Proto": "https"}),
-    ("forwarded", {"Forwarded": "host=evil.com;proto=https"}),
-    ("x-original-url", {"X-Original-URL": "//evil.com/", "X-Rewrite-URL": "//evil.com/"}),
-    ("x-forwarded-prefix", {"X-Forwarded-Prefix": "//evil.com"}),
+    pytest.param({"Host": "evil.com"}, id="host"),
+    pytest.param({"X-Forwarded-Host": "evil.com", "X-Forwarded-Proto": "https"}, id="x-forwarded-host"),
+    pytest.param({"Forwarded": "host=evil.com;proto=https"}, id="forwarded"),
+    pytest.param({"X-Original-URL": "//evil.com/", "X-Rewrite-URL": "//evil.com/"}, id="x-original-url"),
+    pytest.param({"X-Forwarded-Prefix": "//evil.com"}, id="x-forwarded-prefix"),
 ]
 
 
-@pytest.mark.parametrize("trusted", [False, True], ids=["no-trusted-proxy", "from-a-trusted-proxy"])
-@pytest.mark.parametrize("headers", [row[1] for row in SPOOFED_HOSTS], ids=_ids(SPOOFED_HOSTS))
+@pytest.mark.parametrize("trusted", [
+    pytest.param(False, id="no-trusted-proxy"),
+    pytest.param(True, id="from-a-trusted-proxy"),
+])
+@pytest.mark.parametrize("headers", SPOOFED_HOSTS)
 def test_spoofed_host_headers_never_reach_our_urls(fake, headers, trusted):
     """Every URL the middleware makes starts from base_url, whatever the request says its host is."""
     mw = middleware(fake, **({"trusted_proxies": "127.0.0.1"} if trusted else {}))

@@ -12,23 +12,25 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.security.conftest import HTML, JSON, middleware, wsgi_call
+from tests.support.flows import middleware
+from tests.support.http import HTML, JSON
+from tests.support.wsgi import wsgi_call
 
 PAYLOADS = [
-    ("script-tag", "<script>alert(1)</script>"),
-    ("attribute-breakout-double-quote", '"><img src=x onerror=alert(1)>'),
-    ("attribute-breakout-single-quote", "'><svg onload=alert(1)>"),
-    ("close-the-page", "</p></body></html><script>alert(1)</script>"),
-    ("entity-that-must-stay-literal", "&lt;script&gt;alert(1)&lt;/script&gt;"),
-    ("javascript-url-text", "javascript:alert(1)"),
-    ("anchor", '<a href="https://evil.com">Click to continue</a>'),
-    ("template-injection", "{{7*7}} ${7*7} <%= 7*7 %>"),
-    ("json-breakout", '"}, "error": "none", "x": {"'),
-    ("script-close-in-json", "</script><script>alert(1)</script>"),
-    ("line-separators", "a\u2028b\u2029c"),
-    ("crlf-header-injection", "x\r\nSet-Cookie: evil=1\r\nLocation: https://evil.com"),
-    ("nul-and-controls", "a\x00b\x1bc"),
-    ("non-ascii", "é 文 😀"),
+    pytest.param("<script>alert(1)</script>", id="script-tag"),
+    pytest.param('"><img src=x onerror=alert(1)>', id="attribute-breakout-double-quote"),
+    pytest.param("'><svg onload=alert(1)>", id="attribute-breakout-single-quote"),
+    pytest.param("</p></body></html><script>alert(1)</script>", id="close-the-page"),
+    pytest.param("&lt;script&gt;alert(1)&lt;/script&gt;", id="entity-that-must-stay-literal"),
+    pytest.param("javascript:alert(1)", id="javascript-url-text"),
+    pytest.param('<a href="https://evil.com">Click to continue</a>', id="anchor"),
+    pytest.param("{{7*7}} ${7*7} <%= 7*7 %>", id="template-injection"),
+    pytest.param('"}, "error": "none", "x": {"', id="json-breakout"),
+    pytest.param("</script><script>alert(1)</script>", id="script-close-in-json"),
+    pytest.param("a\u2028b\u2029c", id="line-separators"),
+    pytest.param("x\r\nSet-Cookie: evil=1\r\nLocation: https://evil.com", id="crlf-header-injection"),
+    pytest.param("a\x00b\x1bc", id="nul-and-controls"),
+    pytest.param("é 文 😀", id="non-ascii"),
 ]
 # The page's fixed skeleton: anything else was injected.
 PAGE_TAGS = {"html", "head", "meta", "title", "body", "h1", "p", "small", "code", "a"}
@@ -53,11 +55,7 @@ def _callback_error(fake, description: str, accept: dict[str, str]):
     return result
 
 
-def _ids(table):
-    return [row[0] for row in table]
-
-
-@pytest.mark.parametrize("payload", [row[1] for row in PAYLOADS], ids=_ids(PAYLOADS))
+@pytest.mark.parametrize("payload", PAYLOADS)
 def test_reflected_error_description_is_escaped_in_html(fake, payload):
     result = _callback_error(fake, payload, HTML)
     assert result.header("Content-Type").startswith("text/html")
@@ -72,7 +70,7 @@ def test_reflected_error_description_is_escaped_in_html(fake, payload):
     _no_header_carries(result, payload)
 
 
-@pytest.mark.parametrize("payload", [row[1] for row in PAYLOADS], ids=_ids(PAYLOADS))
+@pytest.mark.parametrize("payload", PAYLOADS)
 def test_reflected_error_description_is_exact_and_inert_in_json(fake, payload):
     result = _callback_error(fake, payload, JSON)
     assert result.header("Content-Type").startswith("application/json")
@@ -84,7 +82,11 @@ def test_reflected_error_description_is_exact_and_inert_in_json(fake, payload):
     _no_header_carries(result, payload)
 
 
-@pytest.mark.parametrize("error", ["<script>alert(1)</script>", "access_denied\r\nX: y", "x" * 500])
+@pytest.mark.parametrize("error", [
+    pytest.param("<script>alert(1)</script>", id="script-tag"),
+    pytest.param("access_denied\r\nX: y", id="header-injection"),
+    pytest.param("x" * 500, id="500-characters"),
+])
 def test_unknown_provider_error_code_is_not_reflected_as_the_code(fake, error):
     qs = urlencode({"error": error, "state": "s"})
     result = wsgi_call(middleware(fake), "/callback", qs, headers=JSON)

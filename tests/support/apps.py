@@ -21,3 +21,9 @@ def echo_app(environ: dict, start_response: Any) -> list[bytes]:
 def echo(global_conf: dict[str, Any], **settings: str) -> Any:
     """A ``paste.app_factory`` for :func:`echo_app`."""
     return echo_app
+
+
+def marking_app(environ: dict, start_response: Any) -> list[bytes]:
+    """The echo app, noting in the environ that it ran (so a test knows the app was reached)."""
+    environ["tests.app_called"] = True
+    return echo_app(environ, start_response)

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from auth0_wsgi import Auth0Middleware
 from auth0_wsgi.stores.memory import MemoryBackend
+
+C = TypeVar("C", bound=Callable[[], float])
 
 
 class Clock:
@@ -24,12 +28,13 @@ class Clock:
         self.now += seconds
 
 
-def use_clock(middleware: Auth0Middleware, clock: Clock) -> Clock:
+def use_clock(middleware: Auth0Middleware, clock: C) -> C:
+    """Call it before the first login: a memory backend is replaced by an empty one on ``clock``."""
     middleware.clock = clock
     middleware.collaborators = dataclasses.replace(middleware.collaborators, clock=clock)
+    middleware.session_services = dataclasses.replace(middleware.session_services, clock=clock)
     store = middleware.store
     store._clock = clock  # type: ignore[attr-defined]
-    backend = getattr(store, "backend", None)
-    if isinstance(backend, MemoryBackend):
-        backend._clock = clock
+    if isinstance(getattr(store, "backend", None), MemoryBackend):
+        store.backend = MemoryBackend(clock)  # type: ignore[attr-defined]
     return clock

@@ -14,8 +14,6 @@ from tests.support.real_idp import Client, LocalIdP
 sys.path.insert(0, str(ROOT / "examples" / "api"))
 from example_api import MESSAGES  # the API's answer, to find it in the pages
 
-HTML = {"Accept": "text/html"}
-JSON = {"Accept": "application/json"}
 # name -> (ini file, the directory gunicorn needs on its path), relative to the repository root
 EXAMPLES = {
     "pyramid": ("examples/pyramid_app/production.ini", "examples/pyramid_app"),

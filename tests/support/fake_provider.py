@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode
+from urllib.parse import unquote, urlencode
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -284,8 +284,9 @@ def _oauth_error(error: str, status: int = 400) -> Response:
     return Response(json={"error": error, "error_description": f"fake {error}"}, status=status)
 
 
-def query_of(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(url.split("?", 1)[1]).items()} if "?" in url else {}
+@dataclass
+class Issued:
+    """Every ID and access token the fake provider signed during a test (the ``issued`` fixture)."""
 
-
-
+    id_tokens: list[str] = field(default_factory=list)
+    access_tokens: list[str] = field(default_factory=list)

@@ -1,4 +1,6 @@
-"""private_key_jwt client authentication (RFC 7523): no shared secret at the token endpoint."""
+"""How the client authenticates at the token endpoint (``auth0_wsgi.client_auth``):
+``client_secret_basic`` form-encodes the secret first; ``private_key_jwt`` (RFC 7523) sends no shared
+secret at all."""
 
 from __future__ import annotations
 
@@ -7,10 +9,19 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from auth0_wsgi.client_auth import ASSERTION_LIFETIME
-from tests.conftest import log_in
+from tests.support.flows import log_in, start_login
+from tests.support.http import JSON
 
-JSON = {"Accept": "application/json"}
 
+def test_client_secret_basic_form_encodes_odd_secrets(make_app, fake):
+    fake.auth_method = "client_secret_basic"
+    app = make_app(token_endpoint_auth_method="client_secret_basic")
+    assert log_in(app).status_int == 302
+    assert fake.last_authorization_header.startswith("Basic ")
+    assert "client_secret" not in fake.last_token_request
+
+
+# -- private_key_jwt ---------------------------------------------------------------------------------------
 
 @pytest.fixture(params=["RSA", "EC"])
 def client_key(request, fake):
@@ -52,7 +63,6 @@ def test_a_key_the_provider_does_not_know_is_refused(build_app, fake, client_key
     other = RSAKey.generate_key(2048).as_pem(private=True).decode()
     app = build_app(token_endpoint_auth_method="private_key_jwt", client_private_key=other,
                     client_secret=None)
-    from tests.conftest import start_login
     callback, _ = start_login(app)
     response = app.get(callback, headers=JSON, status=502)  # our configuration, not the user's doing
     assert response.json["error"] == "invalid_client"
