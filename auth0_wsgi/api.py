@@ -1,4 +1,4 @@
-"""``api_session(environ)``: a ``requests.Session`` that calls the API with the user's access token.
+"""``api_session(request)``: a ``requests.Session`` that calls the API with the user's access token.
 
 When the API answers 401 with ``error="invalid_token"`` (the token was revoked, or its lifetime was
 unknown), the session asks the middleware for a refresh once and retries the request once.
@@ -11,17 +11,19 @@ from typing import TYPE_CHECKING, Any
 import requests
 from requests.auth import AuthBase
 
-from .environ import get_access_token, refresh_access_token
+from .environ import get_access_token, refresh_access_token, wsgi_environ
 from .logs import get_logger
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
+    from .environ import EnvironOrRequest
+
 log = get_logger(__name__)
 _RETRIED = "_auth0_wsgi_retried"
 
 
-def api_session(environ: WSGIEnvironment) -> requests.Session:
+def api_session(environ: EnvironOrRequest) -> requests.Session:
     """A ``requests.Session`` whose requests carry ``Authorization: Bearer <access token>`` of this
     request's user.
 
@@ -31,12 +33,15 @@ def api_session(environ: WSGIEnvironment) -> requests.Session:
     it (or use it in a ``with`` block) when done.
 
     :param environ: the WSGI environ of a logged-in request that passed through the auth0 filter,
-        with an ``audience`` configured.
+        with an ``audience`` configured; or the request object (Pyramid/WebOb, Flask/Werkzeug,
+        Bottle, Django: :func:`~auth0_wsgi.environ.wsgi_environ`).
     :return: a new session, for this request only: it reads the environ's current access token on
         each request it sends.
     :raises RuntimeError: when the environ has no access token (not behind the filter, anonymous,
         or no ``audience``).
+    :raises TypeError: when ``environ`` is neither an environ nor a request object.
     """
+    environ = wsgi_environ(environ)
     if get_access_token(environ) is None:
         raise RuntimeError("no access token in this environ: is the request behind the auth0 filter, "
                            "is the user logged in, and is an 'audience' configured?")

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import bottle
 
 from . import environ as keys
-
-if TYPE_CHECKING:
-    pass
-
 
 
 def current_user() -> dict[str, Any] | None:

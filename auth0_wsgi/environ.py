@@ -2,14 +2,31 @@
 
 These keys are only ever set by the middleware: values a client smuggles in (an ``auth0.user``
 from another layer, a ``REMOTE_USER`` header mapped by a server) are removed first.
+
+Every accessor takes the environ or the framework's request object as it comes (see
+:func:`wsgi_environ`), so that a view passes ``request`` without knowing where its framework keeps
+the environ.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from typing import Protocol, TypeAlias
+
     from _typeshed.wsgi import WSGIEnvironment
+
+    class _HasEnviron(Protocol):  # WebOb/Pyramid, Werkzeug/Flask, Bottle, Django's WSGIRequest
+        @property
+        def environ(self) -> WSGIEnvironment: ...
+
+    class _HasMeta(Protocol):  # Django: HttpRequest.META is the WSGI environ under the WSGI handler
+        @property
+        def META(self) -> WSGIEnvironment: ...
+
+    EnvironOrRequest: TypeAlias = "WSGIEnvironment | _HasEnviron | _HasMeta"
 
 ACCESS_TOKEN = "auth0.access_token"
 USER = "auth0.user"
@@ -25,6 +42,35 @@ MISSING_FILTER = (
 )
 OURS = (ACCESS_TOKEN, USER, ID_TOKEN, CONTEXT)
 _SCRUBBED = (*OURS, MIDDLEWARE)
+NOT_AN_ENVIRON = (
+    "auth0-wsgi: expected the WSGI environ (the dict the server passed to the app) or a request "
+    "object, got {got}. Pass the request itself (Pyramid/WebOb, Flask/Werkzeug, Bottle and Django "
+    "requests are read as they are), or request.environ (request.META in Django).{hint}"
+)
+
+
+def wsgi_environ(environ_or_request: EnvironOrRequest, /) -> WSGIEnvironment:
+    """The WSGI environ of a request, given the environ itself or the framework's request object.
+
+    Duck-typed, so no framework is imported: a ``dict`` is the environ (servers pass a builtin
+    dict, PEP 3333); otherwise the object's ``environ`` (WebOb and Pyramid, Werkzeug and Flask,
+    Bottle, Django's ``WSGIRequest``) or ``META`` (Django's ``HttpRequest``: under the WSGI handler
+    it *is* the environ, the very dict the filter filled).
+
+    :param environ_or_request: the environ, or the current request object.
+    :return: the environ itself (not a copy): what the middleware set, and where a refresh writes.
+    :raises TypeError: for anything else (``None``, a string, ``os.environ``…), saying what to pass.
+    """
+    if isinstance(environ_or_request, dict):
+        return environ_or_request
+    for attribute in ("environ", "META"):
+        environ = getattr(environ_or_request, attribute, None)
+        if isinstance(environ, dict):
+            return environ
+    got = "None" if environ_or_request is None else f"a {type(environ_or_request).__qualname__!r} object"
+    hint = (" A mapping that is not a dict is not the request's environ (os.environ is the "
+            "process's environment)." if isinstance(environ_or_request, Mapping) else "")
+    raise TypeError(NOT_AN_ENVIRON.format(got=got, hint=hint))
 
 
 def scrub(environ: WSGIEnvironment, remote_user: bool) -> None:
@@ -36,61 +82,71 @@ def scrub(environ: WSGIEnvironment, remote_user: bool) -> None:
         environ.pop(REMOTE_USER, None)
 
 
-def filtered_environ(environ: WSGIEnvironment) -> WSGIEnvironment:
-    """``environ`` itself, once it is known to have passed through the auth0 filter.
+def filtered_environ(environ: EnvironOrRequest) -> WSGIEnvironment:
+    """The request's environ, once it is known to have passed through the auth0 filter.
 
     Framework adapters call this so that a forgotten pipeline line fails loudly instead of
     looking like an anonymous user.
 
-    :param environ: the WSGI environ of the current request.
-    :return: the same ``environ``, for chaining.
+    :param environ: the WSGI environ of the current request, or the request object
+        (:func:`wsgi_environ`).
+    :return: the environ itself, for chaining.
     :raises RuntimeError: when the request did not pass through :class:`~auth0_wsgi.Auth0Middleware`
         (no ``auth0.middleware`` key), with the pipeline line to add.
+    :raises TypeError: when ``environ`` is neither an environ nor a request object.
     """
+    environ = wsgi_environ(environ)
     if MIDDLEWARE not in environ:
         raise RuntimeError(MISSING_FILTER)
     return environ
 
 
-def get_user(environ: WSGIEnvironment) -> dict[str, Any] | None:
+def get_user(environ: EnvironOrRequest) -> dict[str, Any] | None:
     """The logged-in user's ID-token claims (``environ["auth0.user"]``).
 
-    :param environ: the WSGI environ of a request that passed through the auth0 filter.
+    :param environ: the WSGI environ of a request that passed through the auth0 filter, or
+        the request object (Pyramid/WebOb, Flask/Werkzeug, Bottle, Django; :func:`wsgi_environ`).
     :return: the claims (``sub``, ``name``, ``email``…; ``sid`` is the login's session id) as this
         request's own copy, which a view may change; None for an anonymous request.
+    :raises TypeError: when ``environ`` is neither an environ nor a request object.
     """
-    user: dict[str, Any] | None = environ.get(USER)
+    user: dict[str, Any] | None = wsgi_environ(environ).get(USER)
     return user
 
 
-def get_access_token(environ: WSGIEnvironment) -> str | None:
+def get_access_token(environ: EnvironOrRequest) -> str | None:
     """The access token for the configured API (``environ["auth0.access_token"]``).
 
-    :param environ: the WSGI environ of a request that passed through the auth0 filter.
+    :param environ: the WSGI environ of a request that passed through the auth0 filter, or
+        the request object (Pyramid/WebOb, Flask/Werkzeug, Bottle, Django; :func:`wsgi_environ`).
     :return: a token valid for at least ``refresh_leeway`` seconds (the middleware refreshed it
         before calling the app if needed), or None for an anonymous request.
+    :raises TypeError: when ``environ`` is neither an environ nor a request object.
     """
-    token: str | None = environ.get(ACCESS_TOKEN)
+    token: str | None = wsgi_environ(environ).get(ACCESS_TOKEN)
     return token
 
 
-def get_id_token(environ: WSGIEnvironment) -> str | None:
+def get_id_token(environ: EnvironOrRequest) -> str | None:
     """The raw ID token of the logged-in user (``environ["auth0.id_token"]``).
 
-    :param environ: the WSGI environ of a request that passed through the auth0 filter.
+    :param environ: the WSGI environ of a request that passed through the auth0 filter, or
+        the request object (Pyramid/WebOb, Flask/Werkzeug, Bottle, Django; :func:`wsgi_environ`).
     :return: the compact JWT, or None for an anonymous request.
+    :raises TypeError: when ``environ`` is neither an environ nor a request object.
     """
-    token: str | None = environ.get(ID_TOKEN)
+    token: str | None = wsgi_environ(environ).get(ID_TOKEN)
     return token
 
 
-def refresh_access_token(environ: WSGIEnvironment) -> str | None:
+def refresh_access_token(environ: EnvironOrRequest) -> str | None:
     """Force a refresh now (e.g. after the user's permissions or roles changed).
 
     Call it before the response starts, so that the rotated tokens reach the session cookie; the
     request's ``auth0.*`` keys are updated too.
 
-    :param environ: the WSGI environ of a logged-in request that passed through the auth0 filter.
+    :param environ: the WSGI environ of a logged-in request that passed through the auth0 filter, or
+        the request object (Pyramid/WebOb, Flask/Werkzeug, Bottle, Django; :func:`wsgi_environ`).
     :return: the new access token; the current one while it is still valid if the provider cannot
         be reached now; None when the provider refused the refresh (the session has then ended,
         and this response clears its cookies).
@@ -98,7 +154,9 @@ def refresh_access_token(environ: WSGIEnvironment) -> str | None:
         anonymous).
     :raises ProviderUnavailable: when the provider cannot be reached and the current access token
         has expired; its ``retry_after`` says when to try again.
+    :raises TypeError: when ``environ`` is neither an environ nor a request object.
     """
+    environ = wsgi_environ(environ)
     context = environ.get(CONTEXT)
     if context is None:
         raise RuntimeError("no auth0-wsgi session in this environ: is the request behind the "

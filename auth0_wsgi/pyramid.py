@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from pyramid.request import Request
 
 
-
 def includeme(config: Configurator) -> None:
     """Adds ``request.auth0_user``, ``request.auth0_access_token`` and ``request.auth0_api``."""
     config.add_request_method(auth0_user, "auth0_user", reify=True)

@@ -1,8 +1,10 @@
 """The example apps, and the Pyramid and Bottle adapters they use.
 
-End to end: each example's ini under gunicorn (2 workers), the example API under gunicorn, and the
+End to end: each example (Pyramid, Bottle, Flask: their ini; Django: its ``wsgi.py``) under gunicorn
+(2 workers), the Flask example under ``flask run`` too, the example API under gunicorn, and the
 local provider, driven by a scripted HTTP client. Unit level: ``auth0_wsgi.pyramid`` and
-``auth0_wsgi.bottle`` through WebTest, behind the middleware and the fake provider.
+``auth0_wsgi.bottle`` through WebTest, behind the middleware and the fake provider (Flask and
+Django need no adapter: ``tests/test_environ.py`` runs their requests through the helpers).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tests.support.examples import (
     example_api,
     example_app,
     example_client,
+    flask_run,
 )
 from tests.support.flows import log_in, settings_for
 from tests.support.http import HTML, JSON
@@ -34,13 +37,13 @@ from tests.support.servers import free_port
 # -- end to end: the examples under gunicorn ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def ports() -> dict[str, int]:
-    return {name: free_port() for name in (*EXAMPLES, "api", "no-api")}
+    return {name: free_port() for name in (*EXAMPLES, "api", "no-api", "flask-run")}
 
 
 @pytest.fixture(scope="module")
 def idp(ports: dict[str, int]) -> Iterator[LocalIdP]:
     require_local_idp()
-    names = [*EXAMPLES, "no-api"]
+    names = [*EXAMPLES, "no-api", "flask-run"]
     clients = [example_client(name, ports[name]) for name in names]
     with LocalIdP(clients) as provider:
         provider.clients_by_name = dict(zip(names, clients, strict=True))
@@ -121,6 +124,45 @@ def test_messages_page_says_so_when_the_api_is_down(name: str, idp: LocalIdP, po
         page = http.get(url + "/messages", headers=HTML, timeout=10)
     assert page.status_code == 502
     assert f"The API at {nowhere}/messages is unreachable." in page.text
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.parametrize("example", ["django"], indirect=True)
+def test_django_request_user_follows_the_filter(example: str, idp: LocalIdP) -> None:
+    """RemoteUserMiddleware turns the filter's REMOTE_USER into request.user, and ends Django's
+    login when the auth0 session ends (PersistentRemoteUserMiddleware would keep it)."""
+    http = requests.Session()
+    profile = _log_in(http, idp, example, "jane.doe")
+    assert '<dd class="django-user">jane.doe</dd>' in profile.text
+    assert '<dd class="django-email">jane.doe@example.com</dd>' in profile.text  # copied at login
+    assert "sessionid" in http.cookies  # Django's own login session
+    assert "Hello, Jane Doe." in http.get(example + "/", headers=HTML, timeout=10).text
+
+    confirm_logout(http, http.get(example + "/logout", headers=HTML, timeout=10), stop_at_redirect_to=example)
+    assert "You are not logged in." in http.get(example + "/", headers=HTML, timeout=10).text
+
+    again = _log_in(http, idp, example, "bob")  # the same browser: Django's user follows
+    assert '<dd class="django-user">bob</dd>' in again.text
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_flask_run_serves_the_example_with_the_filter_inside(idp: LocalIdP, ports: dict[str, int],
+                                                             api_url: str) -> None:
+    """``create_app`` wraps ``app.wsgi_app``: the command a Flask developer types works unchanged."""
+    with flask_run(idp, idp.clients_by_name["flask-run"], ports["flask-run"], api_url) as url:
+        http = requests.Session()
+        profile = _log_in(http, idp, url, "jane.doe")
+        assert profile.url == url + "/profile"
+        assert '<strong class="name">Jane Doe</strong>' in profile.text
+        messages = http.get(url + "/messages", headers=HTML, timeout=10)
+        assert messages.status_code == 200
+        assert_shows_the_api_answer(messages.text, "jane.doe")
+        provider_logout = http.get(url + "/logout", headers=HTML, timeout=10)
+        back = confirm_logout(http, provider_logout, stop_at_redirect_to=url)
+        assert back.headers["Location"] == url + "/"
+        assert http.get(url + "/messages", headers=JSON, timeout=10).status_code == 401
 
 
 # -- auth0_wsgi.pyramid through WebTest ---------------------------------------------------------------
