@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import options
+from .errorpage import ErrorTemplate
 from .errors import ConfigError
 from .logs import get_logger
 from .proxy import Network
@@ -66,6 +67,9 @@ class Config:
     trusted_proxies: tuple[Network, ...] = ()
     session_cache_seconds: int = 0
     key_prefix: str = ""
+    allow_insecure_base_url: bool = False
+    debug: bool = False
+    error_template: ErrorTemplate | None = None
 
     @property
     def namespace(self) -> str:
@@ -109,23 +113,45 @@ class Config:
 
 def _build(settings: dict[str, Any], environ: Mapping[str, str]) -> Config:
     values = options.read(options.LOGIN, settings, environ)
-    values["base_url"] = _base_url(values["base_url"])
+    values["base_url"] = _base_url(values["base_url"], values.get("allow_insecure_base_url", False))
     values.setdefault("cookie_secure", values["base_url"].startswith("https://"))
     values.setdefault("post_logout_redirect", values["base_url"] + "/")
     values["post_logout_redirect"] = _absolute(values["post_logout_redirect"], values["base_url"])
     config = Config(**values)
     _check_consistency(config)
+    _warn_about_silent_limits(config, audience_given="audience" in values)
     return config
 
 
-def _base_url(url: str) -> str:
+def _base_url(url: str, allow_insecure: bool) -> str:
     parts = options.split_url("base_url", url)
     if parts.scheme not in ("https", "http") or not parts.hostname or "?" in url or "#" in url:
         raise ConfigError("base_url", f"{url!r} is not an absolute http(s) URL without query",
                           "write the app's external URL, e.g. https://app.example.com")
     if parts.scheme == "http" and not options.is_loopback(parts.hostname):
-        log.warning("base_url %s is plain http: session cookies are not marked Secure", url)
+        if not allow_insecure:
+            raise ConfigError(
+                "base_url", f"{url!r} is plain http on a host that is not loopback: session cookies would "
+                "travel unencrypted", "write the https URL users open (https also when TLS ends at a proxy "
+                "in front of the app), or set allow_insecure_base_url = true on a network you trust")
+        log.warning("base_url %s is plain http (allow_insecure_base_url = true): session cookies are "
+                    "not marked Secure and travel unencrypted", url)
     return url.rstrip("/")
+
+
+def _warn_about_silent_limits(config: Config, audience_given: bool) -> None:
+    """What works at the first login and fails later, said at start-up. An ``audience`` left empty
+    on purpose (``audience =``) says the app calls no API: no warning then."""
+    if config.audience is None and not audience_given:
+        log.warning("audience is not set: Auth0 then issues an access token for its /userinfo endpoint "
+                    "only, which your API cannot verify (its calls get 401). Set audience = <your API's "
+                    "identifier> (Auth0 dashboard: Applications > APIs); if this app calls no API, set "
+                    "audience to nothing (audience =) to say so")
+    if "offline_access" not in config.scope.split():
+        log.warning("scope %r has no offline_access: Auth0 issues no refresh token, so sessions cannot "
+                    "refresh. When the access token expires, page loads go through Auth0 again "
+                    "(silently while its own session lasts) and XHR and POST requests get 401. Add "
+                    "offline_access to scope", config.scope)
 
 
 def _absolute(target: str, base_url: str) -> str:

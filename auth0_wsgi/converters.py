@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import bearer, client_auth, parsing
+from .errorpage import ErrorTemplate
 from .proxy import Network, parse_networks
 
 MIN_SECRET_LENGTH = 32
@@ -121,6 +122,11 @@ def redact(url: str) -> str:
 
 def networks(value: Any) -> tuple[Network, ...]:
     return parse_networks(parsing.as_words(value))
+
+
+def error_template(value: Any) -> ErrorTemplate:
+    """The file read and its placeholders checked now: a bad template refuses to start."""
+    return ErrorTemplate.load(parsing.as_text(value) if isinstance(value, str) else value)
 
 
 # -- the API filter -------------------------------------------------------------------------------

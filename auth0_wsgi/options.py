@@ -179,11 +179,18 @@ LOGIN = OptionTable(
         "trusted_proxies": converters.networks,
         "session_cache_seconds": parsing.whole_number(0, 60),
         "key_prefix": converters.key_prefix,
+        "allow_insecure_base_url": parsing.as_bool,
+        "debug": parsing.as_bool,
+        "error_template": converters.error_template,
     },
     fixes={
         "require_auth": _BOOLEAN_FIX,
         "cookie_secure": _BOOLEAN_FIX,
         "set_remote_user": _BOOLEAN_FIX,
+        "allow_insecure_base_url": _BOOLEAN_FIX,
+        "debug": _BOOLEAN_FIX,
+        "error_template": "give the path of a UTF-8 HTML file whose placeholders are {title}, {message}, "
+                          "{code}, {retry_url} or {details} (in an ini file: %(here)s/error.html)",
         "secret": "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
         "client_private_key": "give an RSA or EC private key in PEM, or the absolute path of its file",
         "authorization_params": "write key=value pairs separated by spaces, e.g. prompt=login",

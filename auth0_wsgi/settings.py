@@ -9,6 +9,7 @@ docs/resource-server.md. A test keeps these keys equal to the options the parser
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
@@ -53,6 +54,9 @@ class Auth0Settings(TypedDict, total=False):
     trusted_proxies: str | Sequence[str] | None
     session_cache_seconds: int | str | None
     key_prefix: str | None
+    allow_insecure_base_url: bool | str | None
+    debug: bool | str | None
+    error_template: str | os.PathLike[str] | None
 
 
 class ResourceServerSettings(TypedDict, total=False):

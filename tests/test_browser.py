@@ -1,12 +1,14 @@
 """A real browser (Chromium, driven by Playwright) through both example apps under gunicorn.
 
 Login on the provider's page, the profile, the API's messages, a silent refresh once the short-lived
-access token has expired, and logout. Each step leaves a screenshot in
+access token has expired, and logout; a login cancelled at the provider, its error page as a user
+reads it, and its "Try again". Each step leaves a screenshot in
 ``test-artifacts/browser/<app>/NN-step.png``, to look at when a step fails.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -111,7 +113,7 @@ def test_login_messages_refresh_and_logout_in_a_browser(name: str, idp: LocalIdP
         steps.shot("messages")
 
         stats = idp.stats()
-        time.sleep(TTL + 0.5)  # the access token has now expired at the provider
+        time.sleep(TTL + 0.5)  # real time (the real provider's): the access token has now expired there
         page.reload()
         assert page.url == url + "/messages"  # no detour through the provider's login
         _expect_messages(page)
@@ -128,6 +130,43 @@ def test_login_messages_refresh_and_logout_in_a_browser(name: str, idp: LocalIdP
         page.goto(url + "/messages")
         _expect_login_form(page, idp)
         steps.shot("logged-out-login-again")
+
+
+def test_a_cancelled_login_shows_a_readable_page_whose_try_again_goes_back(
+        idp: LocalIdP, ports: dict[str, int], api_url: str, browser_page: Page) -> None:
+    page = browser_page
+    blocked: list[str] = []  # what the page's Content-Security-Policy refused, as the console says
+    page.on("console", lambda message: blocked.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    callbacks: list[dict[str, str]] = []
+    page.on("response", lambda response: callbacks.append(response.headers)
+            if "/callback?" in response.url else None)
+    with example_app("pyramid", idp, idp.clients_by_name["pyramid"], ports["pyramid"], api_url) as url:
+        steps = Steps(page, "cancelled-login")
+        page.goto(url + "/profile")
+        _expect_login_form(page, idp)
+        page.click("text=[ Cancel ]")  # the provider answers the callback with error=access_denied
+        page.wait_for_url(re.compile(re.escape(url) + r"/callback\?"))
+        steps.shot("error-page")
+        expect(page.locator("h1")).to_have_text("Sign-in problem")
+        expect(page.locator("main p").first).to_have_text(
+            "The sign-in was not completed: End-User aborted interaction")
+        expect(page.locator("code")).to_have_text("access_denied")
+        # styled by its own inline style, which its policy lets through and nothing else
+        assert "system-ui" in page.evaluate("getComputedStyle(document.body).fontFamily")
+        assert page.evaluate("getComputedStyle(document.querySelector('main')).borderRadius") == "10px"
+        policy = callbacks[-1]["content-security-policy"]
+        assert policy.startswith("default-src 'none'; style-src 'sha256-")
+        assert blocked == []
+
+        page.click("text=Try again")
+        _expect_login_form(page, idp)
+        page.fill('input[name="login"]', "jane.doe")
+        page.fill('input[name="password"]', "any password")
+        page.click('button[type="submit"]')
+        page.wait_for_url(url + "/profile")  # the page the cancelled login was for
+        expect(page.locator(".name")).to_have_text("Jane Doe")
+        steps.shot("back-on-the-original-page")
 
 
 def _expect_login_form(page: Page, idp: LocalIdP) -> None:

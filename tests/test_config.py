@@ -58,7 +58,8 @@ GOOD = [
     ("cookie_secure-ini-on", {"cookie_secure": "on"}, "cookie_secure", True),
     ("cookie_secure-native-True", {"cookie_secure": True}, "cookie_secure", True),
     ("cookie_secure-default-https", {}, "cookie_secure", True),
-    ("cookie_secure-default-http", {"base_url": "http://app.example.com"}, "cookie_secure", False),
+    ("cookie_secure-default-http", {"base_url": "http://app.example.com", "allow_insecure_base_url": "true"},
+     "cookie_secure", False),
     ("cookie_secure-default-http-loopback", {"base_url": "http://localhost:8000"}, "cookie_secure", False),
     ("cookie_secure-explicit-true-on-http", {"base_url": "http://localhost:8000", "cookie_secure": "true"},
      "cookie_secure", True),
@@ -179,6 +180,16 @@ GOOD = [
      "https://app.example.com/bye"),
     ("post_logout_redirect-absolute-kept", {"post_logout_redirect": "https://www.example.com/"},
      "post_logout_redirect", "https://www.example.com/"),
+    # plain http off loopback only when allowed; error pages
+    ("allow_insecure_base_url-default", {}, "allow_insecure_base_url", False),
+    ("base_url-http-public-host-allowed", {"base_url": "http://app.example.com",
+                                           "allow_insecure_base_url": "yes"}, "base_url", "http://app.example.com"),
+    ("base_url-http-loopback-needs-nothing", {"base_url": "http://127.0.0.1:8000"}, "base_url",
+     "http://127.0.0.1:8000"),
+    ("base_url-http-ipv6-loopback", {"base_url": "http://[::1]:8000"}, "base_url", "http://[::1]:8000"),
+    ("debug-default", {}, "debug", False),
+    ("debug-ini-true", {"debug": "true"}, "debug", True),
+    ("error_template-default", {}, "error_template", None),
 ]
 
 
@@ -321,6 +332,18 @@ BAD = [
     ("refresh_lock_dir-relative", {"refresh_lock_dir": "locks"}, "refresh_lock_dir",
      "not an absolute directory path"),
     ("audience-not-text", {"audience": 5}, "audience", "not a string"),
+    ("base_url-http-public-host", {"base_url": "http://app.example.com"}, "base_url",
+     "set allow_insecure_base_url = true"),
+    ("base_url-http-says-https-behind-a-proxy", {"base_url": "http://app.example.com"}, "base_url",
+     "https also when TLS ends at a proxy"),
+    ("base_url-http-localhost-lookalike", {"base_url": "http://localhost.evil.com"}, "base_url",
+     "plain http on a host that is not loopback"),
+    ("allow_insecure_base_url-typo", {"allow_insecure_base_url": "yess"}, "allow_insecure_base_url",
+     "use true or false"),
+    ("debug-typo", {"debug": "ture"}, "debug", "use true or false"),
+    ("error_template-missing-file", {"error_template": "/nonexistent/auth0-error.html"}, "error_template",
+     "cannot read /nonexistent/auth0-error.html"),
+    ("error_template-not-a-path", {"error_template": 5}, "error_template", "not a file path"),
 ]
 
 
@@ -480,6 +503,7 @@ def test_app_and_config_are_positional_only(middleware):
     parameters = list(inspect.signature(middleware.__init__).parameters.values())[1:]
     assert [(p.name, p.kind) for p in parameters] == [
         ("app", inspect.Parameter.POSITIONAL_ONLY), ("config", inspect.Parameter.POSITIONAL_ONLY),
+        ("clock", inspect.Parameter.KEYWORD_ONLY),  # no option: the PasteDeploy factory refuses it
         ("settings", inspect.Parameter.VAR_KEYWORD)]
 
 

@@ -1,5 +1,6 @@
 """``scripts/demo`` as a newcomer runs it: it comes up, a login works through it, and Ctrl-C
-(SIGINT) stops every process it started."""
+(SIGINT) stops every process it started; no secret shows in a command line (``ps``); with
+``--provider-only`` it starts the local provider alone, and what it prints logs one's own app in."""
 
 from __future__ import annotations
 
@@ -10,20 +11,24 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
+from auth0_wsgi import Auth0Middleware
+from tests.support.apps import echo_app
 from tests.support.examples import assert_shows_the_api_answer
 from tests.support.gunicorn import ROOT
 from tests.support.http import HTML
 from tests.support.real_idp import login_via_form, require_local_idp
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 READY = re.compile(r"^    Open (http://\S+)/ in your browser\.$", re.MULTILINE)
+PROVIDER_READY = "ready: the local provider alone"
+SECRET_VARIABLES = ("AUTH0_CLIENT_SECRET", "AUTH0_SECRET", "LOCAL_IDP_CLIENT_SECRET")
 
 
 class Demo:
@@ -35,15 +40,26 @@ class Demo:
         return self.log.read_text(errors="replace")
 
     def wait_for_url(self, timeout: float = 120) -> str:
+        return self.wait_for(lambda output: (found := READY.search(output)) and found.group(1), timeout)
+
+    def wait_for(self, ready: Callable[[str], str | None], timeout: float = 120) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = READY.search(self.output())
+            found = ready(self.output())
             if found:
-                return found.group(1)
+                return found
             if self.process.poll() is not None:
                 pytest.fail(f"scripts/demo exited with {self.process.returncode}:\n{self.output()[-3000:]}")
-            time.sleep(0.2)
-        pytest.fail(f"scripts/demo printed no URL within {timeout} s:\n{self.output()[-3000:]}")
+            time.sleep(0.2)  # real time: waiting for the demo's processes to start
+        pytest.fail(f"scripts/demo was not ready within {timeout} s:\n{self.output()[-3000:]}")
+
+    def secrets(self) -> dict[str, str]:
+        """The secrets its processes were given (read from their environment), by variable."""
+        found: dict[str, str] = {}
+        for pid in _descendants(self.process.pid):
+            environ = _environ(pid)
+            found.update({name: environ[name] for name in SECRET_VARIABLES if environ.get(name)})
+        return found
 
 
 @pytest.fixture
@@ -52,23 +68,35 @@ def ports() -> dict[str, int]:
 
 
 @pytest.fixture
-def demo(ports: dict[str, int]) -> Iterator[Demo]:
+def start_demo(ports: dict[str, int]) -> Iterator[Callable[..., Demo]]:
+    """Starts ``scripts/demo`` with these arguments (on the test's ports); kills what is left after."""
     require_local_idp()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AUTH0_")}
     env.update({key: str(port) for key, port in ports.items()})
+    started: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as directory:
-        log = Path(directory) / "demo.log"
-        with log.open("wb") as sink:
-            # its own session, so that whatever a failing test leaves behind can be killed as a group
-            process = subprocess.Popen([str(ROOT / "scripts" / "demo")], cwd=ROOT, env=env, stdout=sink,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
+        def start(*args: str) -> Demo:
+            log = Path(directory) / f"demo-{len(started)}.log"
+            with log.open("wb") as sink:
+                # its own session, so that what a failing test leaves behind can be killed as a group
+                process = subprocess.Popen([str(ROOT / "scripts" / "demo"), *args], cwd=ROOT, env=env,
+                                           stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                           start_new_session=True)
+            started.append(process)
+            return Demo(process, log)
+
         try:
-            yield Demo(process, log)
+            yield start
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+            for process in started:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(10)
+
+
+@pytest.fixture
+def demo(start_demo: Callable[..., Demo]) -> Demo:
+    return start_demo()
 
 
 def test_demo_serves_a_login_and_ctrl_c_stops_everything(demo: Demo, ports: dict[str, int]) -> None:
@@ -89,6 +117,7 @@ def test_demo_serves_a_login_and_ctrl_c_stops_everything(demo: Demo, ports: dict
     assert len(app_workers) == 4, commands  # the gunicorn master and its 3 workers
     assert any("examples/api/api.ini" in c for c in commands)
     assert any("server.mjs" in c for c in commands)  # node, the provider
+    _assert_no_secret_in_a_command_line(demo.secrets(), set(SECRET_VARIABLES))
 
     demo.process.send_signal(signal.SIGINT)
     assert demo.process.wait(30) == 130
@@ -97,6 +126,71 @@ def test_demo_serves_a_login_and_ctrl_c_stops_everything(demo: Demo, ports: dict
         with pytest.raises(ConnectionRefusedError):  # nobody listens any more
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
     assert demo.output().rstrip().endswith("demo: stopped.")
+
+
+def test_provider_only_prints_what_logs_ones_own_app_in(start_demo: Callable[..., Demo],
+                                                       ports: dict[str, int]) -> None:
+    demo = start_demo("--provider-only")
+    demo.wait_for(lambda output: PROVIDER_READY if PROVIDER_READY in output else None)
+    printed = dict(re.findall(r"^    ([A-Za-z ]+):\s+(\S+)", demo.output(), re.MULTILINE))
+    app_url = f"http://127.0.0.1:{ports['DEMO_APP_PORT']}"
+    assert printed["issuer"] == f"http://127.0.0.1:{ports['DEMO_IDP_PORT']}/"
+    assert printed["redirect URIs"] == f"{app_url}/callback"  # the first; localhost's follows
+    assert f"http://localhost:{ports['DEMO_APP_PORT']}/callback" in demo.output()
+    commands = [_command(pid) for pid in _descendants(demo.process.pid)]
+    assert any("server.mjs" in c for c in commands)
+    assert not any("gunicorn" in c for c in commands)  # the provider alone
+    assert demo.secrets() == {"LOCAL_IDP_CLIENT_SECRET": printed["client secret"]}
+    _assert_no_secret_in_a_command_line(demo.secrets(), {"LOCAL_IDP_CLIENT_SECRET"})
+
+    own_app = Auth0Middleware(echo_app, issuer=printed["issuer"], client_id=printed["client id"],
+                              client_secret=printed["client secret"], audience=printed["audience"],
+                              base_url=app_url, secret="x" * 32, http_timeout=5)
+    with serve(own_app, ports["DEMO_APP_PORT"]):
+        http = requests.Session()
+        login_page = http.get(app_url + "/anything", headers=HTML, timeout=10)
+        assert login_page.url.startswith(printed["issuer"])
+        landed = login_via_form(http, login_page, "alice")
+        assert landed.url == app_url + "/anything"
+        assert landed.json()["REMOTE_USER"] == "alice"
+
+    demo.process.send_signal(signal.SIGINT)
+    assert demo.process.wait(30) == 130
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", ports["DEMO_IDP_PORT"]), timeout=2).close()
+
+
+def test_the_demo_installs_the_runtime_only_not_the_test_tools() -> None:
+    installs = [line for line in (ROOT / "scripts" / "demo").read_text().splitlines()
+                if "pip install" in line and not line.lstrip().startswith("#")]
+    packages = [line for line in installs if "--upgrade pip" not in line]
+    assert packages, "the demo installs nothing: this test would prove nothing"
+    for line in packages:
+        assert "[test" not in line and "pytest" not in line and "playwright" not in line, line
+    assert any("'.[paste]'" in line for line in packages)
+
+
+def _assert_no_secret_in_a_command_line(secrets: dict[str, str], expected: set[str]) -> None:
+    """What ``ps`` shows every user of the machine: the command lines of all its processes."""
+    assert set(secrets) == expected, secrets
+    listing = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert "server.mjs" in listing  # ps sees the demo's processes
+    for name, value in secrets.items():
+        assert value not in listing, f"{name} shows in a command line"
+        assert not any(value in _command(pid) for pid in _all_pids()), f"{name} shows in /proc/*/cmdline"
+
+
+def _all_pids() -> list[int]:
+    return [int(path.name) for path in Path("/proc").iterdir() if path.name.isdigit()]
+
+
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        raw = (Path("/proc") / str(pid) / "environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
+    return {name: value for name, _, value in pairs}
 
 
 def _children() -> dict[int, list[int]]:
@@ -134,7 +228,7 @@ def _still_running(pids: list[int], within: float) -> list[int]:
         alive = [pid for pid in pids if _running(pid)]
         if not alive or time.monotonic() > deadline:
             return alive
-        time.sleep(0.1)
+        time.sleep(0.1)  # real time: waiting for processes to exit
 
 
 def _running(pid: int) -> bool:

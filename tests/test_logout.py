@@ -104,6 +104,9 @@ def test_a_copied_cookie_session_is_refused_after_logout(build_app, fake):
     app.set_cookie("auth0_session", copied)
     assert app.get("/x", headers=JSON, status=401).json["error"] == "login_required"
     app.set_cookie("auth0_session", copied)
+    page = app.get("/reports", headers=HTML)  # this browser has just logged out: it is told so, once
+    assert "You are signed out" in page.text and "REMOTE_USER" not in page.text
+    app.set_cookie("auth0_session", copied)
     page = app.get("/reports", headers=HTML, status=302)
     assert page.headers["Location"].startswith("http://app.test/login")
 

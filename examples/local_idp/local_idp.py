@@ -5,10 +5,11 @@ Library use (tests)::
     with LocalIdP([Client("app", "secret", ["http://127.0.0.1:8000/callback"])]) as idp:
         ...  # idp.issuer == "http://127.0.0.1:<port>/"
 
-Command line (the demo), runs in the foreground until Ctrl-C::
+Command line (the demo), runs in the foreground until Ctrl-C; the client secret comes from the
+environment, so that it never shows in ``ps``::
 
-    python examples/local_idp/local_idp.py --port 9400 --client-id app \\
-        --client-secret secret --redirect-uri http://127.0.0.1:8000/callback \\
+    LOCAL_IDP_CLIENT_SECRET=secret python examples/local_idp/local_idp.py --port 9400 \\
+        --client-id app --redirect-uri http://127.0.0.1:8000/callback \\
         --post-logout-redirect-uri http://127.0.0.1:8000/
 
 Needs Node.js and ``npm ci`` run once in this directory.
@@ -40,6 +41,7 @@ SERVER = HERE / "server.mjs"
 READY_PREFIX = "LOCAL_IDP_READY "
 DEFAULT_AUDIENCE = "https://api.example.com"
 ANY_PASSWORD = "any password"  # the development login form accepts every password
+SECRET_VARIABLE = "LOCAL_IDP_CLIENT_SECRET"  # the CLI's client secret, kept out of its command line
 
 
 @dataclass
@@ -290,7 +292,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run the local Auth0-like OpenID provider.")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--client-id", required=True)
-    parser.add_argument("--client-secret", required=True)
+    parser.add_argument("--client-secret", default=os.environ.get(SECRET_VARIABLE),
+                        help=f"better given as {SECRET_VARIABLE} in the environment: "
+                             "a command line is visible to every user of the machine")
     parser.add_argument("--redirect-uri", action="append", required=True)
     parser.add_argument("--post-logout-redirect-uri", action="append", default=[])
     parser.add_argument(
@@ -300,7 +304,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--access-token-ttl", type=int, default=3600)
     parser.add_argument("--audience", default=DEFAULT_AUDIENCE)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.client_secret:
+        parser.error(f"set {SECRET_VARIABLE} in the environment (or pass --client-secret)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,13 +9,12 @@ under https, Secure.
 from __future__ import annotations
 
 import secrets
-import time
 from urllib.parse import urlencode
 
 import pytest
 import webtest
 
-from tests.support.clocks import use_clock
+from tests.support.clocks import Clock
 from tests.support.flows import browser, log_in, middleware, start_login
 from tests.support.http import HTML, JSON, cookie_header
 from tests.support.logout_tokens import logout_token
@@ -123,12 +122,11 @@ def _refresh_on_cacheable_app(fake):
 
 
 def _rolling_expiry_rewrite_on_cacheable_app(fake):
-    mw = middleware(fake, cacheable_app, session_rolling_duration=600)
-    now = [time.time()]
-    use_clock(mw, lambda: now[0])
+    clock = Clock()
+    mw = middleware(fake, cacheable_app, session_rolling_duration=600, clock=clock)
     app = webtest.TestApp(mw, extra_environ={"HTTP_HOST": "app.test"})
     log_in(app)
-    now[0] += 120  # past a tenth of the rolling duration: the cookie is re-written to slide it
+    clock.advance(120)  # past a tenth of the rolling duration: the cookie is re-written to slide it
     return app.get("/page", headers=HTML)
 
 
@@ -290,7 +288,9 @@ def test_cookies_are_httponly_samesite_and_secure_under_https(fake, scenario, se
         # login cookies and their index (a0tx): the callback and login are cross-site navigations
         expected = "lax" if name.startswith("a0tx") else samesite
         assert attrs.get("samesite") == expected, header
-        paths = {"a0tx": "/login"}  # the index of pending logins, read by /login only
-        expected_path = "/callback" if name.startswith("a0tx.") else paths.get(name, "/")
+        # the index of pending logins and the "moved to base_url's host" marker, read by /login only;
+        # the "just logged out" marker, read on any page
+        paths = {"a0tx": "/login", "a0tx.host": "/login", "a0tx.out": "/"}
+        expected_path = paths.get(name, "/callback" if name.startswith("a0tx.") else "/")
         assert attrs.get("path") == expected_path, header
         assert "domain" not in attrs, header  # host-only: sibling subdomains never receive it

@@ -8,12 +8,12 @@ double-submitted one (::test_double_submitted_callback_spends_the_code_once).
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlencode
 
 import pytest
 import webtest
 
+from tests.support.clocks import Clock
 from tests.support.fake_provider import CLIENT_ID
 from tests.support.flows import BASE_URL, middleware, start_login
 from tests.support.http import JSON, cookie_header, query
@@ -69,11 +69,11 @@ def test_login_cookie_of_another_deployment_is_refused(fake):
 
 
 def test_expired_login_transaction_is_refused(fake):
-    mw = middleware(fake)
+    clock = Clock()
+    mw = middleware(fake, clock=clock)
     client = _client(mw)
     callback, _ = start_login(client)
-    transactions = mw.collaborators.transactions
-    transactions._clock = lambda: time.time() + 601  # the user took more than 10 minutes
+    clock.advance(601)  # the user took more than 10 minutes
     response = client.get(callback, headers=JSON, status=400)
     assert response.json["error"] == "invalid_state"
     assert fake.counts["grant:authorization_code"] == 0

@@ -105,7 +105,7 @@ def test_login_return_to_odd_but_local_path_is_kept_on_our_origin(build_app, fak
 
 @pytest.mark.parametrize("payload, encoded", NON_ASCII)
 def test_login_return_to_non_ascii_travels_percent_encoded(fake, payload, encoded):
-    app = webtest.TestApp(middleware(fake), lint=True)
+    app = webtest.TestApp(middleware(fake), lint=True, extra_environ={"HTTP_HOST": "app.test"})
     location = log_in(app, payload).headers["Location"]
     assert location == BASE_URL + encoded
     assert lands_on_our_origin(location)
@@ -239,8 +239,9 @@ def test_spoofed_host_headers_never_reach_our_urls(fake, headers, trusted):
     host = {"HTTP_HOST": headers["Host"]} if "Host" in headers else {}
     challenge = wsgi_call(mw, "/reports", headers=sent, environ=host).header("Location")
     assert challenge.startswith(BASE_URL + "/login?")
-    authorize = wsgi_call(mw, "/login", headers=sent, environ=host).header("Location")
-    assert query(authorize)["redirect_uri"] == BASE_URL + "/callback"
+    login = wsgi_call(mw, "/login", headers=sent, environ=host).header("Location")
+    # a Host that is not base_url's is first moved to base_url's host; else on to the provider
+    assert login == BASE_URL + "/login" or query(login)["redirect_uri"] == BASE_URL + "/callback"
     logout = wsgi_call(mw, "/logout", headers=sent, environ=host).header("Location")
     assert query(logout)["post_logout_redirect_uri"] == BASE_URL + "/"
     client = browser(fake)

@@ -33,7 +33,7 @@ PAYLOADS = [
     pytest.param("é 文 😀", id="non-ascii"),
 ]
 # The page's fixed skeleton: anything else was injected.
-PAGE_TAGS = {"html", "head", "meta", "title", "body", "h1", "p", "small", "code", "a"}
+PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "main", "h1", "p", "small", "code", "a"}
 PAGE_ATTRIBUTES = {"lang", "charset", "name", "content", "href"}
 
 

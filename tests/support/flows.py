@@ -17,13 +17,16 @@ from tests.support.apps import marking_app
 from tests.support.fake_provider import AUDIENCE, CLIENT_ID, CLIENT_SECRET, FakeProvider
 
 SECRET = "s" * 40
+# Plain http on a host that is not loopback, which the middleware refuses unless told it may:
+# the tests say so (allow_insecure_base_url) to read URLs and cookies without TLS.
 BASE_URL = "http://app.test"
 
 
 def settings_for(fake: FakeProvider, **overrides: Any) -> dict[str, Any]:
     """Middleware settings that trust ``fake``; ``overrides`` change or add options."""
     settings = {"issuer": fake.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                "base_url": BASE_URL, "secret": SECRET, "audience": AUDIENCE, "http_timeout": 2}
+                "base_url": BASE_URL, "secret": SECRET, "audience": AUDIENCE, "http_timeout": 2,
+                "allow_insecure_base_url": True}
     settings.update(overrides)
     return settings
 
@@ -36,10 +39,16 @@ def browser(fake: FakeProvider, app: Any = marking_app, **overrides: Any) -> web
     """A WebTest client (it keeps cookies like a browser) for a middleware with these settings,
     addressed as its ``base_url`` (https included)."""
     base_url = overrides.get("base_url", BASE_URL)
-    extra = {"HTTP_HOST": urlsplit(base_url).netloc}
+    extra = addressed_as(base_url)
     if base_url.startswith("https://"):
         extra.update({"wsgi.url_scheme": "https", "HTTPS": "on", "SERVER_PORT": "443"})
     return webtest.TestApp(middleware(fake, app, **overrides), extra_environ=extra)
+
+
+def addressed_as(base_url: str | None = None) -> dict[str, str]:
+    """The ``Host`` a browser sends to an app at ``base_url`` (default :data:`BASE_URL`): the
+    middleware's /login first moves a browser on any other host there."""
+    return {"HTTP_HOST": urlsplit(base_url or BASE_URL).netloc}
 
 
 def provider_answer(authorize_url: str) -> str:
