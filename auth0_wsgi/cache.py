@@ -48,16 +48,17 @@ class BoundedCache(Generic[K, V]):
 class ExpiringMap(Generic[K, V]):
     """A thread-safe map whose entries expire, holding at most ``size`` of them (None: no bound).
 
-    Each ``put`` gives its entry a lifetime in seconds of ``clock`` (``math.inf``: until popped or
-    pushed out); past ``size`` entries, the least recently written one goes. An expired entry is
-    never returned. Expired entries are dropped as writes go: the oldest at every write (all of
-    them, when every entry has the same lifetime), all the others each time the map has doubled
-    since the last sweep, so that a write costs O(1) on average whatever the lifetimes.
+    Each ``put`` gives its entry a lifetime in seconds of ``clock`` (the middleware's clock:
+    wall-clock seconds, like every deadline of auth0-wsgi; ``math.inf``: until popped or pushed
+    out); past ``size`` entries, the least recently written one goes. An expired entry is never
+    returned. Expired entries are dropped as writes go: the oldest at every write (all of them,
+    when every entry has the same lifetime), all the others each time the map has doubled since
+    the last sweep, so that a write costs O(1) on average whatever the lifetimes.
 
     Reads take no lock (a dict lookup is atomic); writes do.
     """
 
-    def __init__(self, size: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, size: int | None = None, clock: Callable[[], float] = time.time) -> None:
         if size is not None and size < 1:
             raise ValueError("an ExpiringMap holds at least one entry")
         self._size = size

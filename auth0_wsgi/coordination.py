@@ -47,7 +47,7 @@ class RefreshCoordinator(Protocol):
 class LocalCoordinator:
     """A lock per key and an in-memory result cache, for the threads of one process."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._guard = threading.Lock()
         self._locks: dict[str, tuple[threading.Lock, int]] = {}
         # Not bounded by count: a result dropped early makes a late request spend its rotated-out

@@ -2,7 +2,9 @@
 
 Nothing is fetched at construction (gunicorn forks after loading the app). A provider that cannot
 be reached makes the caller fail with :class:`ProviderUnavailable` (a 503) until it answers; once
-fetched, stale metadata and keys keep serving while a refetch fails.
+fetched, stale metadata and keys keep serving while a refetch fails. The TTLs and retry delays run
+on the middleware's clock; only the deadline of a body being read is the real monotonic clock (it
+waits for bytes on a socket, which moving a test's clock cannot hasten).
 
 Every answer of the provider is untrusted input: :func:`read_body` reads at most a bounded number
 of bytes (never the whole of a 50 MB answer), :func:`json_object` turns them into a JSON object or
@@ -118,7 +120,7 @@ class Metadata:
     """The provider's discovery document, checked against the configured issuer."""
 
     def __init__(self, issuer: str, http: requests.Session, timeout: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self.issuer = issuer
         self.url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         self._http = http
@@ -175,7 +177,7 @@ class SigningKeys:
     """The provider's JWKS; an unknown ``kid`` triggers one rate-limited refetch (key rotation)."""
 
     def __init__(self, jwks_uri: Callable[[], str], http: requests.Session, timeout: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self._jwks_uri = jwks_uri
         self._http = http
         self._timeout = timeout

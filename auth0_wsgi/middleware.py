@@ -1,4 +1,15 @@
-"""The WSGI middleware: route, load the session, refresh if due, inject the environ, call the app."""
+"""The WSGI middleware: route, load the session, refresh if due, inject the environ, call the app.
+
+One clock: ``Auth0Middleware(..., clock=...)`` (``time.time`` unless given) is handed at construction
+to everything that decides by the time (stores, revocation lists, the refresher and its backoff,
+login transactions, the OIDC client's token checks and client assertions, discovery and JWKS
+caches, refresh-result caches), so a test moves time by moving its clock instead of sleeping.
+Wall-clock seconds everywhere, as tokens and cookies carry epoch times: a step of the system clock
+moves every deadline alike. The real monotonic clock is read only where we wait for something else
+to finish (a lock another process holds, an answer still arriving), which no moved clock hastens.
+``clock`` is a keyword of its own, not an option: the PasteDeploy factory builds the ``Config``
+first, so an ini key named ``clock`` is refused as unknown.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from webob import Request, Response
 
+from . import backchannel, handlers, responses, stores
 from . import environ as keys
-from . import handlers, responses, stores
 from .config import Config
 from .cookies import CookieOptions
 from .errors import DependencyUnavailable, LoginRequired
@@ -33,7 +44,7 @@ log = get_logger(__name__)
 Route = Callable[[Request, handlers.Collaborators], Response]
 # The handler of each route of ``Config.routes``, where the routes and their paths are declared.
 HANDLERS: dict[str, Route] = {"login": handlers.login, "callback": handlers.callback,
-                              "logout": handlers.logout, "backchannel_logout": handlers.backchannel_logout}
+                              "logout": handlers.logout, "backchannel_logout": backchannel.backchannel_logout}
 
 
 class Auth0Middleware:
@@ -45,35 +56,37 @@ class Auth0Middleware:
     :param config: a ready :class:`~auth0_wsgi.config.Config`, instead of keyword settings.
     :param settings: the options (:class:`~auth0_wsgi.settings.Auth0Settings`; README, "Configuration
         reference"), as ini strings or native values; a missing one falls back to ``AUTH0_<OPTION>``.
+    :param clock: the time source in seconds since the epoch (default ``time.time``), read by every
+        expiry, backoff and cache of this middleware; tests pass one they can move. Not an option.
     :raises ConfigError: at start-up, naming the first unknown, wrong or missing option and the fix.
     :raises TypeError: when both ``config`` and keyword settings are given.
     """
 
-    def __init__(self, app: WSGIApplication, config: Config | None = None, /,
-                 **settings: Unpack[Auth0Settings]) -> None:
+    def __init__(self, app: WSGIApplication, config: Config | None = None, /, *,
+                 clock: Callable[[], float] = time.time, **settings: Unpack[Auth0Settings]) -> None:
         # Positional-only: an ini key named "config" lands in ``settings`` and is refused as unknown.
         if config is not None and settings:
             raise TypeError("pass either a Config or keyword settings, not both")
         self.app = app
         self.config = config or Config.from_settings(settings)
-        self.clock: Callable[[], float] = time.time
+        self.clock = clock
         self._build_collaborators()
 
     def _build_collaborators(self) -> None:
-        config = self.config
+        config, clock = self.config, self.clock
         self.lifetime = Lifetime(config.session_rolling_duration, config.session_absolute_duration)
         options = CookieOptions(config.cookie_path, config.cookie_secure, config.cookie_samesite)
-        backends = stores.build(config, self.lifetime, options)
+        backends = stores.build(config, self.lifetime, options, clock)
         self.store: SessionStore = backends.store
-        client = OIDCClient(config)
-        self.refresher = Refresher(config, client, backends.coordinator, Sealer(config.secret, "refresh"))
+        client = OIDCClient(config, clock=clock)
+        self.refresher = Refresher(config, client, backends.coordinator, Sealer(config.secret, "refresh"),
+                                   clock)
         tx_options = CookieOptions(config.base_path + config.callback_path, config.cookie_secure, "Lax")
         self.collaborators = handlers.Collaborators(
-            config, client, self.store, Transactions(Sealer(config.secret, "transaction"), tx_options),
-            backends.logouts)
+            config, client, self.store, Transactions(Sealer(config.secret, "transaction"), tx_options, clock),
+            backends.logouts, clock)
         self.session_services = SessionServices(self.store, self.refresher, self.lifetime,
-                                                config.session_cookie_name, config.set_remote_user,
-                                                self.clock)
+                                                config.session_cookie_name, config.set_remote_user, clock)
         self._proxy = ProxyHeaders(config.trusted_proxies) if config.trusted_proxies else None
         self._routes: dict[str, Route] = {path: HANDLERS[name] for name, path in config.routes.items()}
 
@@ -89,7 +102,7 @@ class Auth0Middleware:
         try:
             session = self.store.load(environ)
         except DependencyUnavailable as error:  # the session store (Redis) is down
-            return responses.error_response(environ, error)(environ, start_response)
+            return self.collaborators.pages.error(environ, error)(environ, start_response)
         if session is None:
             if self._is_public(path):
                 return self.app(environ, start_response)
@@ -99,7 +112,7 @@ class Auth0Middleware:
         try:
             context.refresh(environ)
         except DependencyUnavailable as error:  # the provider, or the store at the save
-            return responses.error_response(environ, error)(environ, start_response)
+            return self.collaborators.pages.error(environ, error)(environ, start_response)
         if context.session is None:
             return self._ended(environ, path, context.headers, start_response)
         return self.app(environ, context.start_response(start_response))
@@ -117,7 +130,7 @@ class Auth0Middleware:
 
     def _challenge(self, environ: WSGIEnvironment) -> Response:
         if responses.is_browser_navigation(environ):
-            return responses.login_redirect(environ, self.collaborators.login_url)
+            return handlers.challenge(environ, self.collaborators)
         return responses.error_response(
             environ, LoginRequired("This request needs a logged-in session."), as_json=True)
 

@@ -46,10 +46,11 @@ class OIDCClient:
         self.config = config
         self._http = http or _shared_http()
         self._clock = clock
-        self.metadata = Metadata(config.issuer, self._http, config.http_timeout)
+        self.metadata = Metadata(config.issuer, self._http, config.http_timeout, clock)
         self._private_key = (client_auth.load_private_key(config.client_private_key)
                              if config.client_private_key else None)
-        self.keys = SigningKeys(lambda: self.metadata.get()["jwks_uri"], self._http, config.http_timeout)
+        self.keys = SigningKeys(lambda: self.metadata.get()["jwks_uri"], self._http, config.http_timeout,
+                                clock)
 
     # -- login -----------------------------------------------------------------------------
     def authorization_url(self, tx: LoginTransaction) -> str:

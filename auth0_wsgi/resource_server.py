@@ -79,8 +79,8 @@ class AccessTokenVerifier:
         self.config = config
         self.clock = clock
         http = http or requests.Session()
-        self.metadata = Metadata(config.issuer, http, config.http_timeout)
-        self.keys = SigningKeys(lambda: self.metadata.get()["jwks_uri"], http, config.http_timeout)
+        self.metadata = Metadata(config.issuer, http, config.http_timeout, clock)
+        self.keys = SigningKeys(lambda: self.metadata.get()["jwks_uri"], http, config.http_timeout, clock)
 
     def verify(self, token: str) -> dict[str, Any]:
         """The verified claims; raises InvalidToken, or ProviderError when the keys are out of reach."""
@@ -111,17 +111,19 @@ class ResourceServerMiddleware:
     :param config: a ready :class:`ResourceServerConfig`, instead of keyword settings.
     :param settings: the options (:class:`~auth0_wsgi.settings.ResourceServerSettings`), as ini
         strings or native values; a missing one falls back to ``AUTH0_<OPTION>``.
+    :param clock: the time source in seconds since the epoch (default ``time.time``) for the tokens'
+        times and the JWKS cache; tests pass one they can move. Not an option (see ``middleware``).
     :raises ConfigError: at start-up, naming the first unknown, wrong or missing option and the fix.
     :raises TypeError: when both ``config`` and keyword settings are given.
     """
 
-    def __init__(self, app: WSGIApplication, config: ResourceServerConfig | None = None, /,
-                 **settings: Unpack[ResourceServerSettings]) -> None:
+    def __init__(self, app: WSGIApplication, config: ResourceServerConfig | None = None, /, *,
+                 clock: Callable[[], float] = time.time, **settings: Unpack[ResourceServerSettings]) -> None:
         if config is not None and settings:
             raise TypeError("pass either a ResourceServerConfig or keyword settings, not both")
         self.app = app
         self.config = config or ResourceServerConfig.from_settings(settings)
-        self.verifier = AccessTokenVerifier(self.config)
+        self.verifier = AccessTokenVerifier(self.config, clock=clock)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         environ.pop(CLAIMS, None)  # only this filter may set it

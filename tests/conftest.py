@@ -15,7 +15,7 @@ import webtest
 from auth0_wsgi import Auth0Middleware
 from tests.support.apps import echo_app
 from tests.support.fake_provider import FakeProvider, Issued
-from tests.support.flows import settings_for
+from tests.support.flows import addressed_as, settings_for
 from tests.support.redis_server import redis_server
 from tests.support.servers import DroppingServer, serve
 
@@ -62,7 +62,7 @@ def make_app(fake: FakeProvider, session_store: str) -> Any:
     def make(**overrides: Any) -> webtest.TestApp:
         overrides.setdefault("session_store", session_store)
         middleware = Auth0Middleware(echo_app, **settings_for(fake, **overrides))
-        return webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
+        return webtest.TestApp(middleware, extra_environ=addressed_as(overrides.get("base_url")))
     return make
 
 
@@ -71,7 +71,7 @@ def build_app(fake: FakeProvider) -> Any:
     """Not parametrized: the store is the caller's choice (default: cookie)."""
     def make(**overrides: Any) -> webtest.TestApp:
         middleware = Auth0Middleware(echo_app, **settings_for(fake, **overrides))
-        return webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
+        return webtest.TestApp(middleware, extra_environ=addressed_as(overrides.get("base_url")))
     return make
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from auth0_wsgi.coordination import RESULT_TTL, CoordinationTimeout, FileCoordinator, LocalCoordinator
 from auth0_wsgi.lockdir import LockDirectory, file_prefix
+from tests.support.clocks import Clock
 
 NAMESPACE = "auth0wsgi:AbCdEfGhIjKl:"
 KEY, OTHER = "ab" * 32, "cd" * 32  # refresh keys are SHA-256 hex digests
@@ -22,7 +23,7 @@ def _hammer(coordinator, key: str, calls: list, workers: int = 16) -> list[bytes
 
     def produce() -> bytes:
         calls.append(1)
-        time.sleep(0.1)
+        time.sleep(0.1)  # real time: the other threads must arrive while the first one produces
         return b"result-%d" % len(calls)
 
     def worker() -> None:
@@ -67,29 +68,32 @@ def test_a_failed_produce_caches_nothing(coordinator):
 
 
 def test_a_waiter_gives_up_after_its_timeout(coordinator):
-    started = threading.Event()
+    started, released = threading.Event(), threading.Event()
 
     def slow() -> bytes:
         started.set()
-        time.sleep(1.0)
+        released.wait(5)  # holds the lock until the waiter has given up
         return b"slow"
 
     holder = threading.Thread(target=lambda: coordinator.run_once(KEY, slow, timeout=5))
     holder.start()
     started.wait(5)
-    with pytest.raises(CoordinationTimeout):
-        coordinator.run_once(KEY, lambda: b"never", timeout=0.2)
-    holder.join(5)
+    try:
+        with pytest.raises(CoordinationTimeout):  # a real 0.2 s: it waits on a lock another thread holds
+            coordinator.run_once(KEY, lambda: b"never", timeout=0.2)
+    finally:
+        released.set()
+        holder.join(5)
 
 
 def _process_worker(directory: str, log_path: str, start_at: float) -> None:
     coordinator = FileCoordinator(LockDirectory(directory, NAMESPACE))
-    time.sleep(max(0.0, start_at - time.time()))
+    time.sleep(max(0.0, start_at - time.time()))  # real time: the processes start together
 
     def produce() -> bytes:
         with open(log_path, "a") as log:
             log.write(f"{os.getpid()}\n")
-        time.sleep(0.2)
+        time.sleep(0.2)  # real time: the other processes must arrive while this one produces
         return b"shared"
 
     assert coordinator.run_once(KEY, produce, timeout=5) == b"shared"
@@ -107,14 +111,6 @@ def test_file_coordinator_spans_processes(tmp_path):
         p.join(15)
     assert [p.exitcode for p in processes] == [0, 0, 0, 0]
     assert len(log_path.read_text().splitlines()) == 1
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _aged(path, seconds_ago: float, clock: Clock) -> None:
@@ -155,12 +151,22 @@ def test_our_files_age_out_as_the_clock_moves(tmp_path):
     directory = LockDirectory(str(tmp_path / "locks"), NAMESPACE)
     coordinator = FileCoordinator(directory, clock=clock)
     coordinator.run_once(KEY, lambda: b"first", timeout=1)
-    clock.now += RESULT_TTL + 1
+    clock.advance(RESULT_TTL + 1)
     assert coordinator.run_once(KEY, lambda: b"again", timeout=1) == b"again"  # the cache has expired
-    clock.now += 10 * RESULT_TTL + 1
+    clock.advance(10 * RESULT_TTL + 1)
     coordinator.run_once(OTHER, lambda: b"other", timeout=1)
     names = {p.name for p in (tmp_path / "locks").iterdir()}
     assert names == {f"{directory.prefix}{OTHER}.lock", f"{directory.prefix}{OTHER}.result"}
+
+
+def test_a_local_result_answers_for_result_ttl_seconds_of_its_clock():
+    clock = Clock()
+    coordinator = LocalCoordinator(clock)
+    coordinator.run_once(KEY, lambda: b"first", timeout=1)
+    clock.advance(RESULT_TTL - 1)
+    assert coordinator.run_once(KEY, lambda: b"again", timeout=1) == b"first"
+    clock.advance(2)
+    assert coordinator.run_once(KEY, lambda: b"again", timeout=1) == b"again"
 
 
 def test_two_apps_on_one_host_never_share_a_refresh_result(tmp_path):

@@ -58,7 +58,7 @@ def _refresh_token_in(http: requests.Session) -> str:
 
 
 def _wait_until_due() -> None:
-    time.sleep(TTL - LEEWAY + 0.5)
+    time.sleep(TTL - LEEWAY + 0.5)  # real time: the real provider and gunicorn workers run on it
 
 
 def test_expiring_token_is_refreshed_once_with_rotation(idp, ports):

@@ -68,7 +68,8 @@ def _lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def test_a_newline_in_the_callbacks_error_description_forges_no_line(
         fake: FakeProvider, caplog: pytest.LogCaptureFixture) -> None:
-    app = webtest.TestApp(Auth0Middleware(echo_app, **settings_for(fake)))
+    app = webtest.TestApp(Auth0Middleware(echo_app, **settings_for(fake)),
+                          extra_environ={"HTTP_HOST": "app.test"})
     with caplog.at_level(logging.DEBUG, logger="auth0_wsgi"):
         app.get(f"/callback?error=access_denied&state=x&error_description={quote('denied' + FORGED)}",
                 status=400)

@@ -63,7 +63,7 @@ def test_a_token_endpoint_that_trickles_is_given_up_after_about_http_timeout(fak
         def body():
             yield b"{"
             for _ in range(100):
-                time.sleep(0.1)
+                time.sleep(0.1)  # real time: the deadline on a body being read is the real monotonic clock
                 yield b" "
         return body()
 

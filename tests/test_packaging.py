@@ -47,18 +47,20 @@ def test_ini_file_loads_the_filter_through_the_entry_point(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("section", ["auth0", "api"])
-def test_an_ini_key_named_config_is_refused_as_an_unknown_option(tmp_path, monkeypatch, section):
+@pytest.mark.parametrize("key", ["config", "clock"])
+def test_an_ini_key_named_config_is_refused_as_an_unknown_option(tmp_path, monkeypatch, section, key):
     """Found by mypy: ``config = …`` in the filter section collided with the ``config`` parameter
-    (an AttributeError at start-up) instead of being refused like any unknown option."""
+    (an AttributeError at start-up) instead of being refused like any unknown option. ``clock``
+    (the middlewares' time source, a keyword parameter too) is refused alike."""
     options = {"auth0": "use = egg:auth0-wsgi\nclient_id = abc\nbase_url = https://app.example.com\n"
                          "client_secret = s3cret\n",
                "api": "use = egg:auth0-wsgi#api\naudience = https://api.example.com\n"}[section]
     ini = tmp_path / "app.ini"
     ini.write_text(
         "[app:echo]\nuse = call:tests.support.apps:echo\n\n"
-        f"[filter:{section}]\n{options}domain = tenant.example.com\nconfig = production\n\n"
+        f"[filter:{section}]\n{options}domain = tenant.example.com\n{key} = production\n\n"
         f"[pipeline:main]\npipeline = {section} echo\n"
     )
     monkeypatch.setenv("AUTH0_SECRET", "x" * 40)
-    with pytest.raises(ConfigError, match=r"option 'config'"):
+    with pytest.raises(ConfigError, match=rf"option '{key}'"):
         loadapp(f"config:{ini}", relative_to=str(ROOT))

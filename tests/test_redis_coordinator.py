@@ -31,7 +31,7 @@ def _slow_holder(coordinator: RedisCoordinator, calls: list[str], seconds: float
     def produce() -> bytes:
         calls.append("holder")
         started.set()
-        time.sleep(seconds)
+        time.sleep(seconds)  # real time: the lease runs on Redis' clock
         return b"holder's result"
 
     thread = threading.Thread(target=lambda: results.append(coordinator.run_once("k", produce, timeout=5)))
@@ -70,7 +70,7 @@ def test_the_lease_stops_being_renewed_once_released(coordinator):
     deadline = time.monotonic() + 2
     while any(t.name == "auth0-wsgi-refresh-lease" for t in threading.enumerate()):
         assert time.monotonic() < deadline, "the lease keeper outlived its lock"
-        time.sleep(0.01)
+        time.sleep(0.01)  # real time: waiting for a thread to end
 
 
 def test_a_dead_holders_lease_still_runs_out(coordinator):

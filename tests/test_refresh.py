@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 
 import pytest
 import requests
@@ -100,10 +99,9 @@ def test_provider_down_serves_a_token_that_has_not_expired(app, short_lived):
 
 def test_provider_down_with_an_expired_token_is_a_503_and_the_session_survives(make_app, fake):
     fake.access_token_ttl = 0  # expired at once
-    app = make_app(refresh_leeway=0)
+    clock = Clock()
+    app = make_app(refresh_leeway=0, clock=clock)
     log_in(app)
-    clock = Clock(time.time())  # not before the login: the token must have expired by this clock
-    app.app.refresher._clock = clock  # moves the backoff without sleeping
     fake.token_mode = "500"
     response = app.get("/x", headers=JSON, status=503)
     assert response.json["error"] == "provider_unavailable"
@@ -120,12 +118,13 @@ def test_provider_down_with_an_expired_token_is_a_503_and_the_session_survives(m
 
 def test_expired_token_without_refresh_token_sends_the_browser_to_login(make_app, fake):
     fake.access_token_ttl = 1
-    app = make_app(refresh_leeway=0, scope="openid profile email")
+    clock = Clock()
+    app = make_app(refresh_leeway=0, scope="openid profile email", clock=clock)
     log_in(app)
-    time.sleep(1.2)
+    clock.advance(1.2)
     assert app.get("/page", headers=HTML).status_int == 302
     log_in(app)
-    time.sleep(1.2)
+    clock.advance(1.2)
     assert app.get("/page", headers=JSON, status=401).json["error"] == "login_required"
 
 
@@ -154,7 +153,7 @@ def test_response_without_expires_in_uses_the_jwt_exp(app, fake, monkeypatch):
 
 def test_many_simultaneous_requests_make_exactly_one_refresh_grant(fake):
     middleware = Auth0Middleware(echo_app, **settings_for(fake))
-    app = webtest.TestApp(middleware)
+    app = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
     fake.access_token_ttl = 30  # inside the leeway: the first request after login refreshes
     log_in(app)
     cookie = f"auth0_session={app.cookies['auth0_session']}"
@@ -202,7 +201,8 @@ def test_api_session_sends_the_bearer_and_refreshes_once_on_invalid_token(fake):
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [body]
 
-        app = webtest.TestApp(Auth0Middleware(view, **settings_for(fake)))
+        app = webtest.TestApp(Auth0Middleware(view, **settings_for(fake)),
+                              extra_environ={"HTTP_HOST": "app.test"})
         log_in(app)
         expected.append("a-token-the-api-prefers")  # the API no longer accepts the session's token
         before = fake.counts["grant:refresh_token"]
@@ -235,7 +235,8 @@ def test_api_session_gives_up_after_one_retry(fake):
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [str(status).encode()]
 
-        app = webtest.TestApp(Auth0Middleware(view, **settings_for(fake)))
+        app = webtest.TestApp(Auth0Middleware(view, **settings_for(fake)),
+                              extra_environ={"HTTP_HOST": "app.test"})
         log_in(app)
         assert app.get("/").text == "401"
         assert len(calls) == 2
@@ -248,7 +249,8 @@ def test_views_can_force_a_refresh(fake):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [f"{old != new}:{environ['auth0.access_token'] == new}".encode()]
 
-    app = webtest.TestApp(Auth0Middleware(view, **settings_for(fake)))
+    app = webtest.TestApp(Auth0Middleware(view, **settings_for(fake)),
+                          extra_environ={"HTTP_HOST": "app.test"})
     log_in(app)
     cookie = app.cookies["auth0_session"]
     assert app.get("/").text == "True:True"
@@ -266,7 +268,8 @@ def test_a_response_carrying_a_refreshed_session_is_never_cached(fake):
         start_response("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", "public, max-age=600")])
         return [b"ok"]
 
-    app = webtest.TestApp(Auth0Middleware(cacheable, **settings_for(fake)))
+    app = webtest.TestApp(Auth0Middleware(cacheable, **settings_for(fake)),
+                          extra_environ={"HTTP_HOST": "app.test"})
     fake.access_token_ttl = 30
     log_in(app)
     response = app.get("/page")  # refreshes: the new session rides on this response

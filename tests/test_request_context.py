@@ -9,7 +9,7 @@ import webtest
 
 from auth0_wsgi import Auth0Middleware, refresh_access_token
 from tests.support.apps import echo_app
-from tests.support.clocks import Clock, use_clock
+from tests.support.clocks import Clock
 from tests.support.flows import log_in, settings_for
 from tests.support.http import JSON
 
@@ -28,7 +28,7 @@ def test_a_view_that_edits_nested_claims_does_not_change_the_next_request(fake, 
         return [b"ok"]
 
     middleware = Auth0Middleware(meddling, **settings_for(fake, session_store=session_store))
-    app = webtest.TestApp(middleware)
+    app = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
     log_in(app)
     app.get("/a")
     app.get("/a")  # twice: whatever the app changed the first time must not be there the second
@@ -77,9 +77,9 @@ def test_a_second_save_in_one_request_merges_its_cookies_with_the_first(fake, fi
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
 
-    middleware = Auth0Middleware(view, **settings_for(fake, session_store="memory"))
-    clock = use_clock(middleware, Clock())
-    app = webtest.TestApp(middleware)
+    clock = Clock()
+    middleware = Auth0Middleware(view, **settings_for(fake, session_store="memory"), clock=clock)
+    app = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
     log_in(app)
     scripted = _ScriptedSaves(middleware.store, [first, second])
     middleware.session_services = dataclasses.replace(middleware.session_services, store=scripted)

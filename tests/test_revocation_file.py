@@ -103,7 +103,7 @@ def test_a_replayed_logout_token_is_refused_by_every_worker(workers, clock):
 
 def _claim(directory: str, start_at: float, results: multiprocessing.Queue) -> None:
     worker = FileRevocations(LockDirectory(directory, NAMESPACE), SECRETS, KEEP)
-    time.sleep(max(0.0, start_at - time.time()))
+    time.sleep(max(0.0, start_at - time.time()))  # real time: the processes start together
     results.put(worker.claim_once("jti:raced", ttl=240))
 
 

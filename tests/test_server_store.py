@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 import webtest
 
 from auth0_wsgi import Auth0Middleware
 from tests.support.apps import echo_app
+from tests.support.clocks import Clock
 from tests.support.flows import log_in, settings_for
 from tests.support.http import HTML, JSON
 from tests.support.redis_server import RedisServer
@@ -66,7 +66,7 @@ def test_forged_id_is_refused_without_reading_the_store(build_app):
 def test_slow_writer_cannot_overwrite_a_newer_record(fake, server_store):
     """Two requests load version 1; the first saves (a refresh); the second's stale save is refused."""
     middleware = Auth0Middleware(echo_app, **settings_for(fake, session_store=server_store))
-    app = webtest.TestApp(middleware)
+    app = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
     log_in(app)
     cookie = f"auth0_session={app.cookies['auth0_session']}"
     env_a, env_b = {"HTTP_COOKIE": cookie}, {"HTTP_COOKIE": cookie}
@@ -108,7 +108,8 @@ def test_redis_records_all_expire_and_reveal_nothing(build_app, fake, redis_url)
 def test_redis_down_gives_503_then_recovers_without_restarting_the_app(fake):
     server = RedisServer().start()
     try:
-        app = webtest.TestApp(Auth0Middleware(echo_app, **settings_for(fake, session_store=server.url)))
+        app = webtest.TestApp(Auth0Middleware(echo_app, **settings_for(fake, session_store=server.url)),
+                              extra_environ={"HTTP_HOST": "app.test"})
         log_in(app)
         assert app.get("/x", headers=JSON).status_int == 200
         server.stop()
@@ -132,8 +133,9 @@ def test_memory_store_says_loudly_that_it_is_for_one_process(build_app, caplog):
 
 
 def test_session_cache_seconds_spares_the_store_and_bounds_the_logout_delay(build_app, redis_url):
-    worker_a = build_app(session_store=redis_url, session_cache_seconds=1)
-    worker_b = build_app(session_store=redis_url, session_cache_seconds=1)  # another process
+    clock = Clock()
+    worker_a = build_app(session_store=redis_url, session_cache_seconds=1, clock=clock)
+    worker_b = build_app(session_store=redis_url, session_cache_seconds=1, clock=clock)  # another process
     log_in(worker_a)
     cookie = worker_a.cookies["auth0_session"]
     worker_b.set_cookie("auth0_session", cookie)
@@ -146,7 +148,7 @@ def test_session_cache_seconds_spares_the_store_and_bounds_the_logout_delay(buil
     assert len(reads) == 1  # one read, then the process's copy for a second
     worker_a.get("/logout")  # logged out through another process
     worker_b.get("/x", headers=JSON, status=200)  # still within the documented delay here
-    time.sleep(1.1)
+    clock.advance(1)  # session_cache_seconds
     worker_b.get("/x", headers=JSON, status=401)
 
 

@@ -37,7 +37,8 @@ def _copy_record(middleware: Auth0Middleware, source: str, target: str) -> None:
 def test_a_victims_record_copied_under_the_attackers_key_is_no_session(fake, server_store):
     middleware = Auth0Middleware(echo_app, **settings_for(fake, session_store=server_store,
                                                           key_prefix="t" + secrets.token_hex(4)))
-    victim, attacker = webtest.TestApp(middleware), webtest.TestApp(middleware)
+    victim = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
+    attacker = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
     fake.sub = "auth0|victim"
     log_in(victim)
     fake.sub = "auth0|mallory"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 
 import pytest
 import redis
@@ -12,7 +11,7 @@ from joserfc import jwt
 
 from auth0_wsgi import Auth0Middleware
 from tests.support.apps import echo_app
-from tests.support.clocks import Clock, use_clock
+from tests.support.clocks import Clock
 from tests.support.fake_provider import CLIENT_ID
 from tests.support.flows import log_in, settings_for
 from tests.support.http import JSON
@@ -25,8 +24,8 @@ def server_store(request) -> str:
     return request.getfixturevalue("redis_url") if request.param == "redis" else "memory"
 
 
-def _logout_token(fake) -> str:
-    now = int(time.time())
+def _logout_token(fake, clock: Clock) -> str:
+    now = int(clock.now)  # signed when the middleware's clock says it is
     claims = {"iss": fake.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120, "jti": secrets.token_hex(8),
               "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
               "sid": "sid-1", "sub": "auth0|alice"}
@@ -35,11 +34,12 @@ def _logout_token(fake) -> str:
 
 def _browsers(fake, store: str) -> tuple[Auth0Middleware, Clock, webtest.TestApp, webtest.TestApp]:
     """One app (its own Redis namespace) with two browsers of the same user."""
+    clock = Clock()
     middleware = Auth0Middleware(echo_app, **settings_for(
         fake, session_store=store, session_rolling_duration=LIFETIME, session_absolute_duration=LIFETIME,
-        key_prefix="t" + secrets.token_hex(4)))
-    clock = use_clock(middleware, Clock())
-    return middleware, clock, webtest.TestApp(middleware), webtest.TestApp(middleware)
+        key_prefix="t" + secrets.token_hex(4)), clock=clock)
+    return (middleware, clock, webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"}),
+            webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"}))
 
 
 def _cookie_environ(app: webtest.TestApp) -> dict[str, str]:
@@ -56,7 +56,7 @@ def test_an_older_sessions_write_does_not_hide_a_newer_session_from_back_channel
     clock.advance(800)  # past the older session's end, well within the newer one's
     older.get("/x", headers=JSON, status=401)
     assert middleware.store.load(_cookie_environ(newer)) is not None  # alive (read without writing)
-    newer.post("/backchannel-logout", {"logout_token": _logout_token(fake)})
+    newer.post("/backchannel-logout", {"logout_token": _logout_token(fake, clock)})
     assert middleware.store.load(_cookie_environ(newer)) is None
     newer.get("/x", headers=JSON, status=401)
 

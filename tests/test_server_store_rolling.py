@@ -10,7 +10,7 @@ import webtest
 
 from auth0_wsgi import Auth0Middleware
 from tests.support.apps import echo_app
-from tests.support.clocks import Clock, use_clock
+from tests.support.clocks import Clock
 from tests.support.flows import log_in, settings_for
 from tests.support.http import JSON
 
@@ -56,11 +56,11 @@ def _record_ttl(middleware: Auth0Middleware, cookie: str, clock: Clock) -> float
 
 
 def test_an_active_user_stays_logged_in_past_the_first_cookies_max_age(fake, server_store):
+    clock = Clock()
     middleware = Auth0Middleware(echo_app, **settings_for(
         fake, session_store=server_store, session_rolling_duration=ROLLING, session_absolute_duration=7200,
-        key_prefix="t" + secrets.token_hex(4)))
-    clock = use_clock(middleware, Clock())
-    app = webtest.TestApp(middleware)
+        key_prefix="t" + secrets.token_hex(4)), clock=clock)
+    app = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
     browser = _Browser(app, clock)
     login = browser.take(log_in(app))
     assert login is not None and login[1] == ROLLING
@@ -77,11 +77,11 @@ def test_an_active_user_stays_logged_in_past_the_first_cookies_max_age(fake, ser
 
 
 def test_a_request_that_does_not_slide_sends_no_cookie(fake, server_store):
+    clock = Clock()
     middleware = Auth0Middleware(echo_app, **settings_for(
         fake, session_store=server_store, session_rolling_duration=ROLLING,
-        key_prefix="t" + secrets.token_hex(4)))
-    clock = use_clock(middleware, Clock())
-    app = webtest.TestApp(middleware)
+        key_prefix="t" + secrets.token_hex(4)), clock=clock)
+    app = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
     log_in(app)
     clock.advance(30)  # within the touch interval: nothing written, nothing sent
     response = app.get("/x", headers=JSON)

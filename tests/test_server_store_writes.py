@@ -16,7 +16,7 @@ import webtest
 from auth0_wsgi import Auth0Middleware, api_session, refresh_access_token
 from auth0_wsgi.stores.server import MAX_WRITE_ATTEMPTS
 from tests.support.apps import echo_app
-from tests.support.clocks import Clock, use_clock
+from tests.support.clocks import Clock
 from tests.support.flows import log_in, settings_for
 from tests.support.http import JSON
 from tests.support.servers import serve
@@ -42,10 +42,10 @@ def _forcing(times: int):
 
 
 def _app(fake, store: str, view) -> tuple[Auth0Middleware, webtest.TestApp, Clock]:
+    clock = Clock()
     middleware = Auth0Middleware(view, **settings_for(fake, session_store=store,
-                                                      key_prefix="t" + secrets.token_hex(4)))
-    clock = use_clock(middleware, Clock())
-    return middleware, webtest.TestApp(middleware), clock
+                                                      key_prefix="t" + secrets.token_hex(4)), clock=clock)
+    return middleware, webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"}), clock
 
 
 def _stored_refresh_token(middleware: Auth0Middleware, app: webtest.TestApp) -> str | None:
@@ -116,7 +116,7 @@ def test_automatic_refresh_then_an_api_retry_keeps_the_newest_refresh_token(fake
 def _two_requests(fake, store: str):
     middleware = Auth0Middleware(echo_app, **settings_for(fake, session_store=store,
                                                           key_prefix="t" + secrets.token_hex(4)))
-    app = webtest.TestApp(middleware)
+    app = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
     log_in(app)
     cookie = f"auth0_session={app.cookies['auth0_session']}"
     env_a, env_b = {"HTTP_COOKIE": cookie}, {"HTTP_COOKIE": cookie}

@@ -8,7 +8,7 @@ import pytest
 
 from auth0_wsgi import Auth0Middleware
 from tests.support.apps import echo_app
-from tests.support.clocks import use_clock
+from tests.support.clocks import Clock
 from tests.support.flows import BASE_URL, log_in, settings_for, start_login
 from tests.support.http import HTML, JSON, query_of
 
@@ -145,21 +145,18 @@ def test_sec_fetch_mode_navigate_counts_as_a_browser(app):
 
 def test_rolling_expiry_slides_and_absolute_expiry_ends(fake):
     import webtest
-    now = [1_000_000.0]
+    clock = Clock()
     middleware = Auth0Middleware(echo_app, **settings_for(
-        fake, session_rolling_duration=600, session_absolute_duration=1800))
-    use_clock(middleware, lambda: now[0])
-    app = webtest.TestApp(middleware)
-    fake_time = __import__("time").time
-    now[0] = fake_time()
+        fake, session_rolling_duration=600, session_absolute_duration=1800), clock=clock)
+    app = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
     log_in(app)
-    now[0] += 30
+    clock.advance(30)
     assert _session_cookie_headers(app.get("/x", headers=JSON)) == []  # too soon to re-write
-    now[0] += 100
+    clock.advance(100)
     assert _session_cookie_headers(app.get("/x", headers=JSON))  # slid
-    now[0] += 500  # 630 s after login, but only 500 s after the slide
+    clock.advance(500)  # 630 s after login, but only 500 s after the slide
     app.get("/x", headers=JSON, status=200)
-    now[0] += 1300  # past the absolute limit
+    clock.advance(1300)  # past the absolute limit
     app.get("/x", headers=JSON, status=401)
 
 
@@ -250,7 +247,7 @@ def test_an_app_that_edits_the_user_dict_does_not_change_the_next_request(fake, 
 
     import webtest
     middleware = Auth0Middleware(meddling, **settings_for(fake, session_store=session_store))
-    app = webtest.TestApp(middleware)
+    app = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
     log_in(app)
     app.get("/a")
     middleware.app = echo_app
@@ -266,7 +263,7 @@ def test_an_authenticated_request_leaves_no_reference_cycle(fake, session_store)
 
     import webtest
     middleware = Auth0Middleware(echo_app, **settings_for(fake, session_store=session_store))
-    app = webtest.TestApp(middleware)
+    app = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
     log_in(app)
     cookie = f"auth0_session={app.cookies['auth0_session']}"
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/x", "HTTP_COOKIE": cookie,

@@ -8,10 +8,14 @@ place where back-channel logouts take effect:
 | ``cookie`` | encrypted cookie | flock on this host | revocation list (``revocation_store``) |
 | ``memory`` | this process | this process | deletes the records |
 | ``redis://…`` | Redis | Redis lock + result cache | deletes the records |
+
+Each gets the middleware's clock, except what Redis times itself (its records' TTLs and the refresh
+lock's lease run on Redis' clock).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import Config
@@ -38,21 +42,22 @@ class Backends:
     logouts: LogoutRegistry
 
 
-def build(config: Config, lifetime: Lifetime, options: CookieOptions) -> Backends:
+def build(config: Config, lifetime: Lifetime, options: CookieOptions, clock: Callable[[], float]) -> Backends:
     if config.session_store == "cookie":
-        return _cookie(config, lifetime, options)
+        return _cookie(config, lifetime, options, clock)
     if config.session_store == "memory":
         log.warning("session_store = memory keeps sessions in this process only: with several "
                     "gunicorn workers or hosts a login on one is unknown to the others. Use a "
                     "redis:// URL in production.")
-        store = ServerSideStore(config.session_cookie_name, MemoryBackend(), config.secret, lifetime, options,
-                                cache_seconds=config.session_cache_seconds)
-        return Backends(store, LocalCoordinator(), store)
-    from .redis import RedisBackend, RedisCoordinator, connect  # redis-py only when asked for
+        store = ServerSideStore(config.session_cookie_name, MemoryBackend(clock), config.secret, lifetime,
+                                options, clock, cache_seconds=config.session_cache_seconds)
+        return Backends(store, LocalCoordinator(clock), store)
+    from .redis import RedisBackend, RedisCoordinator, connect, warn_if_unreachable  # redis-py only if asked
 
+    warn_if_unreachable("session_store", config.session_store)
     client = connect(config.session_store, min(config.http_timeout, REDIS_TIMEOUT))
     backend = RedisBackend(client, config.namespace)  # apps sharing a Redis never meet
-    store = ServerSideStore(config.session_cookie_name, backend, config.secret, lifetime, options,
+    store = ServerSideStore(config.session_cookie_name, backend, config.secret, lifetime, options, clock,
                             cache_seconds=config.session_cache_seconds)
     # The holder renews its lease while it refreshes: the lease only bounds how long a dead holder's
     # lock stays, so one token request's worth (connect + read timeouts) is enough.
@@ -61,27 +66,30 @@ def build(config: Config, lifetime: Lifetime, options: CookieOptions) -> Backend
     return Backends(store, coordinator, store)
 
 
-def _cookie(config: Config, lifetime: Lifetime, options: CookieOptions) -> Backends:
+def _cookie(config: Config, lifetime: Lifetime, options: CookieOptions,
+            clock: Callable[[], float]) -> Backends:
     # Checked now, before gunicorn forks: a directory we cannot trust stops the start (ConfigError).
     directory = LockDirectory(config.refresh_lock_dir, config.namespace)
     revocations: Revocations
     if config.revocation_store == "file":
-        revocations = FileRevocations(directory, config.secret, lifetime.absolute)
+        revocations = FileRevocations(directory, config.secret, lifetime.absolute, clock)
         # INFO, not WARNING: on one host this default is complete, and a warning at every correct
         # start teaches operators to skip warnings; the README's deployment table says it too.
         log.info("back-channel logouts of cookie sessions reach the workers of this host only "
                  "(revocation_store = file, in %s); with several hosts use revocation_store = redis://…",
                  config.refresh_lock_dir)
     elif config.revocation_store == "memory":
-        revocations = MemoryRevocations(config.secret, lifetime.absolute)
+        revocations = MemoryRevocations(config.secret, lifetime.absolute, clock)
         log.warning("back-channel logouts of cookie sessions reach this process only (revocation_store "
                     "= memory): other gunicorn workers keep serving a logged-out session. Use "
                     "revocation_store = file (this host) or revocation_store = redis://… (several hosts)")
     else:
-        from .redis import RedisRevocations, connect
+        from .redis import RedisRevocations, connect, warn_if_unreachable
 
+        warn_if_unreachable("revocation_store", config.revocation_store)
         client = connect(config.revocation_store, min(config.http_timeout, REDIS_TIMEOUT))
-        revocations = RedisRevocations(client, config.secret, lifetime.absolute, namespace=config.namespace)
+        revocations = RedisRevocations(client, config.secret, lifetime.absolute, clock,
+                                       namespace=config.namespace)
     store = CookieStore(config.session_cookie_name, Sealer(config.secret, "session"), lifetime, options,
-                        revocations)
-    return Backends(store, FileCoordinator(directory), revocations)
+                        revocations, clock)
+    return Backends(store, FileCoordinator(directory, clock), revocations)

@@ -17,7 +17,7 @@ class MemoryBackend:
     """A :class:`~auth0_wsgi.stores.server.RecordBackend` in two expiring maps, not bounded by count:
     a live session is never dropped to make room (each record lives as long as its session)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._records: ExpiringMap[str, tuple[bytes, int]] = ExpiringMap(clock=clock)  # data, version
         self._sets: ExpiringMap[str, set[str]] = ExpiringMap(clock=clock)  # index key -> record keys
         self._lock = threading.Lock()  # a write reads, compares and writes several entries

@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.exceptions import RedisError
 
+from ..converters import redact
 from ..coordination import RESULT_TTL, CoordinationTimeout
 from ..errors import StoreUnavailable
 from ..logs import get_logger
@@ -26,6 +27,7 @@ from ..session import Session
 log = get_logger(__name__)
 T = TypeVar("T")
 POLL_INTERVAL = 5.0
+STARTUP_PING_TIMEOUT = 1.0  # seconds the start-up check waits: a start is not held up for long
 
 # Compare-and-set of a record: write only when its version is the one the writer read. An index set
 # holds the sessions of several logins: its TTL only grows (the newest session's lifetime), never
@@ -62,6 +64,20 @@ return 0
 def connect(url: str, timeout: float) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                 health_check_interval=30, retry_on_timeout=False)
+
+
+def warn_if_unreachable(option: str, url: str, timeout: float = STARTUP_PING_TIMEOUT) -> None:
+    """One PING at start-up, on a connection of its own (closed before gunicorn forks): a Redis that
+    does not answer is named now, not at the first user's 503. The app still starts: Redis may come
+    up after it, and the store reconnects by itself."""
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        client.ping()
+    except RedisError as exc:
+        log.warning("%s %s does not answer a PING within %g s (%s): every request that needs it will "
+                    "get 503 until it does", option, redact(url), timeout, type(exc).__name__)
+    finally:
+        client.close()
 
 
 def _guarded(call: Callable[[], T]) -> T:

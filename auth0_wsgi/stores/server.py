@@ -75,7 +75,7 @@ class ServerSideStore:
         # session_cache_seconds: records this process read recently, reused without asking the backend
         self._cache_seconds = cache_seconds
         self._recent: ExpiringMap[str, tuple[str, int, Session]] = ExpiringMap(
-            4 * DECODED_CACHE_SIZE, time.monotonic)
+            4 * DECODED_CACHE_SIZE, clock)
 
     # -- the SessionStore protocol -------------------------------------------------------------
     def load(self, environ: WSGIEnvironment) -> Session | None:

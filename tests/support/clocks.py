@@ -1,20 +1,16 @@
-"""Moving a middleware's session time in tests, without sleeping.
+"""A clock a test moves instead of sleeping: pass it as ``Auth0Middleware(..., clock=clock)``
+(``make_app(clock=clock)``, ``middleware(fake, clock=clock)``) and every time-based rule of that
+middleware moves with it: session and token expiry, login transactions, logout times, refresh
+backoff, discovery and JWKS retries, cache lifetimes.
 
-Only the session clocks move (login time, touch, rolling/absolute expiry, the memory backend's
-TTLs): token expiry stays on the real clock, as the fake provider signs tokens with real times.
+The fake provider signs its tokens with the real time: start the clock at the real time (the
+default) and move it forward by less than a token's lifetime (an hour) where the test logs in or
+refreshes after moving it, and sign a logout token at ``clock.now``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable
-from typing import TypeVar
-
-from auth0_wsgi import Auth0Middleware
-from auth0_wsgi.stores.memory import MemoryBackend
-
-C = TypeVar("C", bound=Callable[[], float])
 
 
 class Clock:
@@ -26,15 +22,3 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-def use_clock(middleware: Auth0Middleware, clock: C) -> C:
-    """Call it before the first login: a memory backend is replaced by an empty one on ``clock``."""
-    middleware.clock = clock
-    middleware.collaborators = dataclasses.replace(middleware.collaborators, clock=clock)
-    middleware.session_services = dataclasses.replace(middleware.session_services, clock=clock)
-    store = middleware.store
-    store._clock = clock  # type: ignore[attr-defined]
-    if isinstance(getattr(store, "backend", None), MemoryBackend):
-        store.backend = MemoryBackend(clock)  # type: ignore[attr-defined]
-    return clock

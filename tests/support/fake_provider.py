@@ -191,7 +191,7 @@ class FakeProvider:
 
     def _misbehave(self) -> Response | None:
         if self.token_delay:
-            time.sleep(self.token_delay)
+            time.sleep(self.token_delay)  # real time: a slow provider, against the real http_timeout
         if self.token_answer is not None:
             status, body = self.token_answer
             return Response(status=status, content_type="application/json", body=body)

@@ -33,7 +33,7 @@ class RedisServer:
                 client.ping()
                 return self
             except redis.ConnectionError:
-                time.sleep(0.05)
+                time.sleep(0.05)  # real time: waiting for redis-server to listen
         self.stop()
         raise RuntimeError("redis-server did not start")
 
