@@ -16,12 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+import webtest
 
 from auth0_wsgi import Auth0Middleware
 from auth0_wsgi.config import Config
 from auth0_wsgi.errors import ConfigError
 from tests.support.apps import echo_app
+from tests.support.flows import log_in, settings_for
 from tests.support.gunicorn import ROOT
+from tests.support.http import JSON
+from tests.support.redis_server import RedisServer
 from tests.support.servers import free_port
 
 SETTINGS: dict[str, Any] = {"domain": "tenant.us.auth0.com", "client_id": "my-client",
@@ -101,6 +106,24 @@ def test_an_unreachable_redis_is_named_at_start_up_without_its_password(caplog, 
     assert f"{option} redis://:***@127.0.0.1:" in warning and "/3 does not answer a PING" in warning
     assert "hunter2-secret" not in caplog.text
     assert "503" in warning
+
+
+def test_a_redis_that_goes_down_is_named_in_the_log_of_each_refused_request(fake, caplog):
+    """Before: a request refused with 503 while Redis was down logged a bare "ConnectionError"."""
+    server = RedisServer().start()
+    try:
+        redis.Redis(port=server.port).config_set("requirepass", "hunter2-secret")
+        url = f"redis://:hunter2-secret@127.0.0.1:{server.port}/5"
+        middleware = Auth0Middleware(echo_app, **settings_for(fake, session_store=url))
+        app = webtest.TestApp(middleware, extra_environ={"HTTP_HOST": "app.test"})
+        log_in(app)
+    finally:
+        server.stop()
+    caplog.clear()
+    caplog.set_level(logging.WARNING, "auth0_wsgi")
+    assert app.get("/x", headers=JSON, status=503).json["error"] == "session_store_unavailable"
+    assert f"Redis at 127.0.0.1:{server.port}/5 unavailable" in caplog.text
+    assert "hunter2-secret" not in caplog.text
 
 
 @pytest.mark.parametrize("option", ["session_store", "revocation_store"])

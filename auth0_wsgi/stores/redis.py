@@ -7,6 +7,7 @@ coordinator for several hosts lives here too: a lock with a lease, and the resul
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 import time
@@ -80,12 +81,24 @@ def warn_if_unreachable(option: str, url: str, timeout: float = STARTUP_PING_TIM
         client.close()
 
 
-def _guarded(call: Callable[[], T]) -> T:
+def _guarded(client: redis.Redis, call: Callable[[], T]) -> T:
     try:
         return call()
     except RedisError as exc:
-        log.warning("Redis unavailable: %s", type(exc).__name__)
+        log.warning("Redis at %s unavailable: %s", where(client), type(exc).__name__)
         raise StoreUnavailable("The session store is unavailable; please try again shortly.") from None
+
+
+def where(client: redis.Redis) -> str:
+    """The server a client talks to, for the operator's log: host, port and database, never the
+    password (a Sentinel or Cluster client names its own kind)."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", {}) if pool is not None else {}
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']}"
+    if "host" in kwargs:
+        return f"{kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+    return type(client).__name__
 
 
 def _raw(value: bytes | str | None) -> bytes | None:
@@ -102,11 +115,12 @@ class RedisBackend:
 
     def __init__(self, client: redis.Redis, namespace: str) -> None:
         self._redis = client
+        self._call = functools.partial(_guarded, client)  # errors name this server in the log
         self._namespace = namespace
         self._write_script = client.register_script(_WRITE)
 
     def read(self, key: str) -> tuple[bytes, int] | None:
-        fields = _guarded(lambda: self._redis.hgetall(self._namespace + key))
+        fields = self._call(lambda: self._redis.hgetall(self._namespace + key))
         data, version = _raw(fields.get(b"d")), fields.get(b"v")
         if data is None or version is None:
             return None
@@ -116,22 +130,22 @@ class RedisBackend:
               index_keys: Sequence[str], index_ttl: int) -> int | None:
         keys = [self._namespace + key, *(self._namespace + k for k in index_keys)]
         args: list[Any] = ["" if expected_version is None else expected_version, data, ttl, index_ttl]
-        version = _guarded(lambda: self._write_script(keys=keys, args=args))
+        version = self._call(lambda: self._write_script(keys=keys, args=args))
         return int(version) or None
 
     def delete(self, *keys: str) -> None:
         if keys:
-            _guarded(lambda: self._redis.delete(*(self._namespace + k for k in keys)))
+            self._call(lambda: self._redis.delete(*(self._namespace + k for k in keys)))
 
     def members(self, index_key: str) -> list[str]:
-        members = _guarded(lambda: self._redis.smembers(self._namespace + index_key))
+        members = self._call(lambda: self._redis.smembers(self._namespace + index_key))
         return [_text(m).removeprefix(self._namespace) for m in members]
 
     def claim_once(self, key: str, ttl: int) -> bool:
-        return bool(_guarded(lambda: self._redis.set(self._namespace + key, b"1", nx=True, ex=ttl)))
+        return bool(self._call(lambda: self._redis.set(self._namespace + key, b"1", nx=True, ex=ttl)))
 
     def is_claimed(self, key: str) -> bool:
-        return bool(_guarded(lambda: self._redis.exists(self._namespace + key)))
+        return bool(self._call(lambda: self._redis.exists(self._namespace + key)))
 
 
 class RedisCoordinator:
@@ -146,6 +160,7 @@ class RedisCoordinator:
 
     def __init__(self, client: redis.Redis, lease_seconds: float, namespace: str) -> None:
         self._redis = client
+        self._call = functools.partial(_guarded, client)  # errors name this server in the log
         self._namespace = namespace
         self._lease_ms = int(lease_seconds * 1000)
         self._release = client.register_script(_RELEASE)
@@ -153,22 +168,22 @@ class RedisCoordinator:
 
     def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes:
         result_key = f"{self._namespace}refresh-result:{key}"
-        cached = _raw(_guarded(lambda: self._redis.get(result_key)))
+        cached = _raw(self._call(lambda: self._redis.get(result_key)))
         if cached:
             return cached
         with self._locked(f"{self._namespace}refresh-lock:{key}", result_key, timeout) as cached:
             if cached:
                 return cached
             result = produce()
-            _guarded(lambda: self._redis.set(result_key, result, ex=RESULT_TTL))
+            self._call(lambda: self._redis.set(result_key, result, ex=RESULT_TTL))
             return result
 
     @contextmanager
     def _locked(self, lock_key: str, result_key: str, timeout: float) -> Iterator[bytes | None]:
         token = secrets.token_hex(16)
         deadline = time.monotonic() + timeout
-        while not _guarded(lambda: self._redis.set(lock_key, token, nx=True, px=self._lease_ms)):
-            cached = _raw(_guarded(lambda: self._redis.get(result_key)))
+        while not self._call(lambda: self._redis.set(lock_key, token, nx=True, px=self._lease_ms)):
+            cached = _raw(self._call(lambda: self._redis.get(result_key)))
             if cached:  # the holder finished while we waited
                 yield cached
                 return
@@ -177,7 +192,7 @@ class RedisCoordinator:
             time.sleep(0.01)
         keeper = _LeaseKeeper(self._extend, lock_key, token, self._lease_ms)
         try:
-            yield _raw(_guarded(lambda: self._redis.get(result_key)))
+            yield _raw(self._call(lambda: self._redis.get(result_key)))
         finally:
             keeper.stop()
             try:
@@ -217,6 +232,7 @@ class RedisRevocations(MemoryRevocations):
                  clock: Callable[[], float] = time.time, *, namespace: str) -> None:
         super().__init__(secrets, keep_seconds, clock)
         self._redis = client
+        self._call = functools.partial(_guarded, client)  # errors name this server in the log
         self._namespace = namespace
         self._set_key = namespace + "revocations"
         self._poller: threading.Thread | None = None
@@ -235,13 +251,13 @@ class RedisRevocations(MemoryRevocations):
                 pipe.zremrangebyscore(self._set_key, 0, int(self._clock()) - self._keep)
                 pipe.expire(self._set_key, self._keep)  # every key we write expires
                 pipe.execute()
-            _guarded(write)
+            self._call(write)
         self._remember(entries)
         return 0
 
     def claim_once(self, name: str, ttl: int) -> bool:
         once_key = f"{self._namespace}once:{name}"
-        return bool(_guarded(lambda: self._redis.set(once_key, b"1", nx=True, ex=ttl)))
+        return bool(self._call(lambda: self._redis.set(once_key, b"1", nx=True, ex=ttl)))
 
     def poll(self) -> None:
         """Read every revocation still relevant (the set is pruned, so it stays small)."""
@@ -270,4 +286,4 @@ class RedisRevocations(MemoryRevocations):
 
     def is_claimed(self, name: str) -> bool:
         """Whether :meth:`claim_once` took ``name`` and it has not expired (claims nothing)."""
-        return bool(_guarded(lambda: self._redis.exists(f"{self._namespace}once:{name}")))
+        return bool(self._call(lambda: self._redis.exists(f"{self._namespace}once:{name}")))
