@@ -229,7 +229,9 @@ def _redis(name: str, url: str, problem: str | None) -> Result:
     if problem is None:
         return Result(name, True, f"{shown}: reachable, a probe key written and deleted")
     return Result(name, False, f"{shown}: {problem}",
-                  f"start Redis or correct {name} (redis://[:password@]host:6379/0, reachable from here)")
+                  f"start Redis or correct {name} (redis://[:password@]host:6379/0, "
+                  f"redis+sentinel://host:26379,…/service_name or redis+cluster://host:6379,…; "
+                  f"reachable from here)")
 
 
 def lock_directory(path: str, problem: str | None, session_url: str) -> Result:

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import bearer, client_auth, parsing
+from . import bearer, client_auth, parsing, redis_urls
 from .errorpage import ErrorTemplate
 from .proxy import Network, parse_networks
+from .redis_urls import redact as redact  # re-exported: it was defined here
 
 MIN_SECRET_LENGTH = 32
 SUPPORTED_AUTH_METHODS = ("client_secret_post", "client_secret_basic", "private_key_jwt")
@@ -96,11 +97,16 @@ def directory(value: Any) -> str:
 
 
 def store_url(*words: str) -> Callable[[Any], str]:
-    """A converter to one of ``words`` (lower-cased) or a ``redis://``, ``rediss://`` or ``unix://`` URL."""
+    """A converter to one of ``words`` (lower-cased) or a Redis URL: ``redis://``, ``rediss://``,
+    ``unix://``, or a Sentinel set or Cluster (``redis+sentinel://``, ``redis+cluster://``, and their
+    ``rediss+`` TLS forms: :mod:`auth0_wsgi.redis_urls`)."""
     def parse(value: Any) -> str:
         text = parsing.as_text(value)
         if text.lower() in words:
             return text.lower()
+        if redis_urls.is_multi_node(text):
+            redis_urls.parse(text)  # its ValueError names the problem, never the password
+            return text
         try:
             parts = urlsplit(text)
             parts.port  # noqa: B018 - raises for a port that is not a number
@@ -108,16 +114,9 @@ def store_url(*words: str) -> Callable[[Any], str]:
             raise ValueError(f"{redact(text)!r} is not a valid URL") from None
         if parts.scheme in ("redis", "rediss", "unix") and (parts.hostname or parts.path):
             return text
-        raise ValueError(f"{redact(text)!r} is not {', '.join(words)} or a redis:// / rediss:// URL")
+        raise ValueError(f"{redact(text)!r} is not {', '.join(words)} or a redis://, rediss://, "
+                         f"redis+sentinel:// or redis+cluster:// URL")
     return parse
-
-
-def redact(url: str) -> str:
-    """A Redis URL may carry a password: never echo it in an error."""
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(parts.password, "***")
-    return url
 
 
 def networks(value: Any) -> tuple[Network, ...]:

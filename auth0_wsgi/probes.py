@@ -190,9 +190,7 @@ def _is_redis(url: str) -> bool:
 def redis_problem(url: str, namespace: str, timeout: float) -> str | None:
     """None when Redis answers a PING and takes and gives back a probe key; else what went wrong."""
     try:
-        from redis.exceptions import RedisError
-
-        from .stores.redis import connect
+        from .stores.redis_connect import ERRORS, connect
     except ImportError:
         return "redis-py is not installed (pip install 'auth0-wsgi[redis]')"
     key = f"{namespace}check:{secrets.token_hex(8)}"
@@ -204,7 +202,7 @@ def redis_problem(url: str, namespace: str, timeout: float) -> str | None:
         client.ping()
         client.set(key, b"1", ex=PROBE_TTL)
         client.delete(key)
-    except RedisError as error:
+    except ERRORS as error:
         return escape_controls(f"{type(error).__name__}: {error}")
     finally:
         client.close()

@@ -17,6 +17,7 @@ from tests.support.apps import echo_app
 from tests.support.fake_provider import FakeProvider, Issued
 from tests.support.flows import addressed_as, settings_for
 from tests.support.redis_server import redis_server
+from tests.support.redis_sets import REDIS_FIXTURES, REDIS_PARAMS, redis_cluster, redis_sentinel
 from tests.support.servers import DroppingServer, serve
 
 
@@ -49,12 +50,32 @@ def redis_url() -> Iterator[str]:
         yield server.url
 
 
-@pytest.fixture(params=["cookie", "memory", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """One real 3-master Redis Cluster for the whole run: ``redis+cluster://`` with its three nodes."""
+    with redis_cluster() as cluster:
+        yield cluster.url
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel_url() -> Iterator[str]:
+    """One real Sentinel set (master, replica, three sentinels) for the whole run: ``redis+sentinel://``."""
+    with redis_sentinel() as sentinels:
+        yield sentinels.url
+
+
+@pytest.fixture(params=["cookie", "memory", *REDIS_PARAMS])
 def session_store(request: pytest.FixtureRequest) -> str:
-    """Every flow test runs against every store."""
-    if request.param == "redis":
-        return request.getfixturevalue("redis_url")
+    """Every flow test runs against every store, Redis as one node, a Cluster and a Sentinel set."""
+    if request.param in REDIS_FIXTURES:
+        return request.getfixturevalue(REDIS_FIXTURES[request.param])
     return request.param
+
+
+@pytest.fixture(params=REDIS_PARAMS)
+def any_redis_url(request: pytest.FixtureRequest) -> str:
+    """A Redis URL of each kind: one node, a Cluster, a Sentinel set."""
+    return request.getfixturevalue(REDIS_FIXTURES[request.param])
 
 
 @pytest.fixture

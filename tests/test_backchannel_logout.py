@@ -96,13 +96,13 @@ def test_malformed_requests_are_400(app, send):
     assert send(app).json["error"] == "invalid_request"
 
 
-def test_redis_revocation_list_reaches_cookie_sessions_in_other_processes(build_app, fake, redis_url,
+def test_redis_revocation_list_reaches_cookie_sessions_in_other_processes(build_app, fake, any_redis_url,
                                                                          monkeypatch):
     from auth0_wsgi.stores import redis as redis_store
 
     monkeypatch.setattr(redis_store, "POLL_INTERVAL", 0.05)
-    worker_a = build_app(session_store="cookie", revocation_store=redis_url)
-    worker_b = build_app(session_store="cookie", revocation_store=redis_url)  # another process's view
+    worker_a = build_app(session_store="cookie", revocation_store=any_redis_url)
+    worker_b = build_app(session_store="cookie", revocation_store=any_redis_url)  # another process's view
     log_in(worker_a)
     worker_b.set_cookie("auth0_session", worker_a.cookies["auth0_session"])
     worker_b.get("/x", headers=JSON, status=200)

@@ -16,6 +16,7 @@ from tests.support.apps import echo_app
 from tests.support.gunicorn import gunicorn
 from tests.support.http import HTML, JSON
 from tests.support.real_idp import Client, LocalIdP, login_via_form, require_local_idp
+from tests.support.redis_sets import REDIS_FIXTURES
 from tests.support.servers import free_port, serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -91,14 +92,14 @@ def test_expiring_token_is_refreshed_once_with_rotation(idp, ports):
         assert http.get(url + "/x", headers=HTML, timeout=10, allow_redirects=False).status_code == 302
 
 
-@pytest.mark.parametrize("store", ["cookie", "redis"])
+@pytest.mark.parametrize("store", ["cookie", *REDIS_FIXTURES])
 def test_concurrent_requests_across_four_gunicorn_workers_make_one_refresh_grant(idp, ports, tmp_path,
                                                                                  store, request):
     port = ports["gunicorn"]
     env = {f"AUTH0_{k.upper()}": v for k, v in _settings(idp, "gunicorn", port).items()}
     env["AUTH0_REFRESH_LOCK_DIR"] = str(tmp_path / "refresh-locks")
-    if store == "redis":
-        env["AUTH0_SESSION_STORE"] = request.getfixturevalue("redis_url")
+    if store in REDIS_FIXTURES:  # one node, a Cluster, a Sentinel set
+        env["AUTH0_SESSION_STORE"] = request.getfixturevalue(REDIS_FIXTURES[store])
     with gunicorn("tests/testing.ini", port, env, workers=4) as url:
         http = _login(url)
         seen_by = set()  # a login on one worker is seen by the others

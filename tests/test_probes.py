@@ -125,6 +125,21 @@ def test_a_redis_store_gets_a_probe_key_and_gives_it_back(fake, redis_url):
     assert client.exists(key) == 0
 
 
+def test_a_sentinel_set_or_a_cluster_is_checked_like_one_redis(fake, any_redis_url):
+    result = _run(fake, session_store=any_redis_url)["session_store"]
+    assert result.ok is True, result.detail
+
+
+@pytest.mark.parametrize("url", [
+    pytest.param("redis+sentinel://:pass-w0rd@127.0.0.1:{port}/mymaster", id="sentinel"),
+    pytest.param("redis+cluster://:pass-w0rd@127.0.0.1:{port}", id="cluster"),
+])
+def test_an_unreachable_sentinel_set_or_cluster(fake, url):
+    result = _run(fake, session_store=url.format(port=free_port()))["session_store"]
+    assert result.ok is False and "pass-w0rd" not in result.detail + result.fix
+    assert "redis+sentinel://" in result.fix
+
+
 def test_an_unreachable_redis(fake):
     url = f"redis://:pass-w0rd@127.0.0.1:{free_port()}/0"
     result = _run(fake, session_store=url)["session_store"]

@@ -13,11 +13,12 @@ from tests.support.clocks import Clock
 from tests.support.flows import log_in, settings_for
 from tests.support.http import HTML, JSON
 from tests.support.redis_server import RedisServer
+from tests.support.redis_sets import REDIS_FIXTURES, REDIS_PARAMS
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *REDIS_PARAMS])
 def server_store(request) -> str:
-    return request.getfixturevalue("redis_url") if request.param == "redis" else "memory"
+    return request.getfixturevalue(REDIS_FIXTURES[request.param]) if request.param != "memory" else "memory"
 
 
 @pytest.fixture

@@ -6,18 +6,19 @@ from __future__ import annotations
 import secrets
 
 import pytest
-import redis
 import webtest
 
 from auth0_wsgi import Auth0Middleware
+from auth0_wsgi.stores.redis_connect import connect
 from tests.support.apps import echo_app
 from tests.support.flows import log_in, settings_for
 from tests.support.http import JSON
+from tests.support.redis_sets import REDIS_FIXTURES, REDIS_PARAMS
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *REDIS_PARAMS])
 def server_store(request) -> str:
-    return request.getfixturevalue("redis_url") if request.param == "redis" else "memory"
+    return request.getfixturevalue(REDIS_FIXTURES[request.param]) if request.param != "memory" else "memory"
 
 
 def _copy_record(middleware: Auth0Middleware, source: str, target: str) -> None:
@@ -27,7 +28,7 @@ def _copy_record(middleware: Auth0Middleware, source: str, target: str) -> None:
         records = backend._records
         records.put(target, records.get(source), records.ttl(source))
         return
-    client = redis.Redis.from_url(middleware.config.session_store)
+    client = connect(middleware.config.session_store, 5)
     namespace = middleware.config.namespace
     fields = client.hgetall(namespace + source)
     assert fields

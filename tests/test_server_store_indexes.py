@@ -15,13 +15,14 @@ from tests.support.clocks import Clock
 from tests.support.fake_provider import CLIENT_ID
 from tests.support.flows import log_in, settings_for
 from tests.support.http import JSON
+from tests.support.redis_sets import REDIS_FIXTURES, REDIS_PARAMS
 
 LIFETIME = 1800  # rolling = absolute: a session lives 30 minutes from its login
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *REDIS_PARAMS])
 def server_store(request) -> str:
-    return request.getfixturevalue("redis_url") if request.param == "redis" else "memory"
+    return request.getfixturevalue(REDIS_FIXTURES[request.param]) if request.param != "memory" else "memory"
 
 
 def _logout_token(fake, clock: Clock) -> str:
@@ -74,3 +75,26 @@ def test_redis_index_ttls_only_grow(fake, redis_url):
     clock.advance(100)
     older.get("/x", headers=JSON, status=200)  # the older session's write asks for 700 s
     assert all(client.ttl(key) >= LIFETIME - 5 for key in indexes)  # the newer one's 1800 s remain
+
+
+def test_a_backchannel_logout_right_after_a_logins_record_write_finds_the_new_session(fake, any_redis_url):
+    """A record write is single-key steps: the index sets first, then the record's compare-and-set. A
+    logout that runs right after the record is written finds it in the index (the other order would
+    leave a moment where a new session is written but not yet indexed, and survives the logout)."""
+    middleware, clock, browser, _ = _browsers(fake, any_redis_url)
+    backend = middleware.store.backend
+    backend = getattr(backend, "backend", backend)  # the RedisBackend under a tracking cache
+    record_step = backend._write_script
+    ended: list[int] = []
+
+    def record_then_logout(keys, args):
+        version = record_step(keys=keys, args=args)
+        if not ended:
+            ended.append(middleware.store.revoke(sid="sid-1", sub=None, at=int(clock.now)))
+        return version
+
+    backend._write_script = record_then_logout
+    log_in(browser)
+    assert ended == [1]
+    assert middleware.store.load(_cookie_environ(browser)) is None
+    browser.get("/x", headers=JSON, status=401)

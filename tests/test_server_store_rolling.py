@@ -5,21 +5,22 @@ from __future__ import annotations
 import secrets
 
 import pytest
-import redis
 import webtest
 
 from auth0_wsgi import Auth0Middleware
+from auth0_wsgi.stores.redis_connect import connect
 from tests.support.apps import echo_app
 from tests.support.clocks import Clock
 from tests.support.flows import log_in, settings_for
 from tests.support.http import JSON
+from tests.support.redis_sets import REDIS_FIXTURES, REDIS_PARAMS
 
 ROLLING = 600  # touch interval: a tenth, 60 s
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *REDIS_PARAMS])
 def server_store(request) -> str:
-    return request.getfixturevalue("redis_url") if request.param == "redis" else "memory"
+    return request.getfixturevalue(REDIS_FIXTURES[request.param]) if request.param != "memory" else "memory"
 
 
 class _Browser:
@@ -52,7 +53,7 @@ def _record_ttl(middleware: Auth0Middleware, cookie: str, clock: Clock) -> float
     key = middleware.store.record_key(cookie.rpartition(".")[0])
     if middleware.config.session_store == "memory":
         return middleware.store.backend._records.ttl(key) or 0.0
-    return redis.Redis.from_url(middleware.config.session_store).ttl(middleware.config.namespace + key)
+    return connect(middleware.config.session_store, 5).ttl(middleware.config.namespace + key)
 
 
 def test_an_active_user_stays_logged_in_past_the_first_cookies_max_age(fake, server_store):

@@ -19,14 +19,15 @@ from tests.support.apps import echo_app
 from tests.support.clocks import Clock
 from tests.support.flows import log_in, settings_for
 from tests.support.http import JSON
+from tests.support.redis_sets import REDIS_FIXTURES, REDIS_PARAMS
 from tests.support.servers import serve
 
 TOUCH = 400  # seconds: past the touch interval (300 s with the default rolling duration)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *REDIS_PARAMS])
 def server_store(request) -> str:
-    return request.getfixturevalue("redis_url") if request.param == "redis" else "memory"
+    return request.getfixturevalue(REDIS_FIXTURES[request.param]) if request.param != "memory" else "memory"
 
 
 def _forcing(times: int):

@@ -16,23 +16,24 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import redis
-from redis.exceptions import RedisError
 
-from ..converters import redact
 from ..coordination import RESULT_TTL, CoordinationTimeout
 from ..errors import StoreUnavailable
 from ..logs import get_logger
+from ..redis_urls import redact
 from ..revocation import MemoryRevocations
 from ..session import Session
+from .redis_connect import ERRORS, WHERE, connect
+
+__all__ = ["RedisBackend", "RedisCoordinator", "RedisRevocations", "connect", "warn_if_unreachable"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
 POLL_INTERVAL = 5.0
 STARTUP_PING_TIMEOUT = 1.0  # seconds the start-up check waits: a start is not held up for long
 
-# Compare-and-set of a record: write only when its version is the one the writer read. An index set
-# holds the sessions of several logins: its TTL only grows (the newest session's lifetime), never
-# shortened by an older session's write (EXPIRE ... GT would leave a new set without any TTL).
+# Compare-and-set of a record: write only when its version is the one the writer read. One key per
+# script, so that a Redis Cluster runs it wherever the key's slot lives.
 _WRITE = """
 local current = redis.call('HGET', KEYS[1], 'v')
 if ARGV[1] == '' then
@@ -43,12 +44,15 @@ end
 local version = tonumber(ARGV[1] ~= '' and ARGV[1] or '0') + 1
 redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-local index_ttl = tonumber(ARGV[4])
-for i = 2, #KEYS do
-  redis.call('SADD', KEYS[i], KEYS[1])
-  if redis.call('TTL', KEYS[i]) < index_ttl then redis.call('EXPIRE', KEYS[i], index_ttl) end
-end
 return version
+"""
+# An index set (sid or sub) holds the record keys of several logins: its TTL only grows (the newest
+# session's lifetime), never shortened by an older session's write (EXPIRE ... GT would leave a new
+# set without any TTL).
+_INDEX = """
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 1
 """
 # Release a lock only if we still hold it (its lease may have run out and passed to another).
 _RELEASE = """
@@ -62,19 +66,14 @@ return 0
 """
 
 
-def connect(url: str, timeout: float) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                health_check_interval=30, retry_on_timeout=False)
-
-
 def warn_if_unreachable(option: str, url: str, timeout: float = STARTUP_PING_TIMEOUT) -> None:
     """One PING at start-up, on a connection of its own (closed before gunicorn forks): a Redis that
     does not answer is named now, not at the first user's 503. The app still starts: Redis may come
     up after it, and the store reconnects by itself."""
-    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    client = connect(url, timeout)
     try:
         client.ping()
-    except RedisError as exc:
+    except ERRORS as exc:
         log.warning("%s %s does not answer a PING within %g s (%s): every request that needs it will "
                     "get 503 until it does", option, redact(url), timeout, type(exc).__name__)
     finally:
@@ -84,14 +83,17 @@ def warn_if_unreachable(option: str, url: str, timeout: float = STARTUP_PING_TIM
 def _guarded(client: redis.Redis, call: Callable[[], T]) -> T:
     try:
         return call()
-    except RedisError as exc:
+    except ERRORS as exc:
         log.warning("Redis at %s unavailable: %s", where(client), type(exc).__name__)
         raise StoreUnavailable("The session store is unavailable; please try again shortly.") from None
 
 
 def where(client: redis.Redis) -> str:
     """The server a client talks to, for the operator's log: host, port and database, never the
-    password (a Sentinel or Cluster client names its own kind)."""
+    password (a Sentinel or Cluster client: its kind, hosts and service)."""
+    named = getattr(client, WHERE, None)
+    if isinstance(named, str):
+        return named
     pool = getattr(client, "connection_pool", None)
     kwargs = getattr(pool, "connection_kwargs", {}) if pool is not None else {}
     if "path" in kwargs:
@@ -118,9 +120,14 @@ class RedisBackend:
         self._call = functools.partial(_guarded, client)  # errors name this server in the log
         self._namespace = namespace
         self._write_script = client.register_script(_WRITE)
+        self._index_script = client.register_script(_INDEX)
+
+    def redis_key(self, key: str) -> str:
+        """The name of ``key`` in Redis (what an invalidation message names: redis_tracking.py)."""
+        return self._namespace + key
 
     def read(self, key: str) -> tuple[bytes, int] | None:
-        fields = self._call(lambda: self._redis.hgetall(self._namespace + key))
+        fields = self._call(lambda: self._redis.hgetall(self.redis_key(key)))
         data, version = _raw(fields.get(b"d")), fields.get(b"v")
         if data is None or version is None:
             return None
@@ -128,13 +135,20 @@ class RedisBackend:
 
     def write(self, key: str, data: bytes, ttl: int, expected_version: int | None,
               index_keys: Sequence[str], index_ttl: int) -> int | None:
-        keys = [self._namespace + key, *(self._namespace + k for k in index_keys)]
-        args: list[Any] = ["" if expected_version is None else expected_version, data, ttl, index_ttl]
-        version = self._call(lambda: self._write_script(keys=keys, args=args))
+        """The index sets first, then the record: a back-channel logout that reads an index after the
+        record is written finds it there. Each step touches one key (a Cluster may hold them in
+        three slots); a record whose compare-and-set then fails leaves a member that names an
+        existing record of the same session, which its logout deletes anyway."""
+        record = self._namespace + key
+        for index_key in index_keys:
+            self._call(functools.partial(self._index_script, keys=[self._namespace + index_key],
+                                         args=[record, index_ttl]))
+        args: list[Any] = ["" if expected_version is None else expected_version, data, ttl]
+        version = self._call(lambda: self._write_script(keys=[record], args=args))
         return int(version) or None
 
     def delete(self, *keys: str) -> None:
-        if keys:
+        if keys:  # on a Cluster, redis-py sends one DEL per slot (a user's records live in several)
             self._call(lambda: self._redis.delete(*(self._namespace + k for k in keys)))
 
     def members(self, index_key: str) -> list[str]:
@@ -167,11 +181,12 @@ class RedisCoordinator:
         self._extend = client.register_script(_EXTEND)
 
     def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes:
-        result_key = f"{self._namespace}refresh-result:{key}"
+        # one hash tag per refresh key: its lock and result share a Cluster slot
+        result_key = f"{self._namespace}refresh-result:{{{key}}}"
         cached = _raw(self._call(lambda: self._redis.get(result_key)))
         if cached:
             return cached
-        with self._locked(f"{self._namespace}refresh-lock:{key}", result_key, timeout) as cached:
+        with self._locked(f"{self._namespace}refresh-lock:{{{key}}}", result_key, timeout) as cached:
             if cached:
                 return cached
             result = produce()
@@ -197,7 +212,7 @@ class RedisCoordinator:
             keeper.stop()
             try:
                 self._release(keys=[lock_key], args=[token])
-            except RedisError:
+            except ERRORS:
                 log.warning("could not release a refresh lock; its lease will end it")
 
 
@@ -218,7 +233,7 @@ class _LeaseKeeper:
                 if not self._extend(keys=[self._lock_key], args=[self._token, self._lease_ms]):
                     log.warning("a refresh lock's lease ran out before its refresh ended")
                     return
-            except RedisError as exc:  # the next try may succeed within the lease
+            except ERRORS as exc:  # the next try may succeed within the lease
                 log.warning("could not extend a refresh lock's lease: %s", type(exc).__name__)
 
 

@@ -230,8 +230,9 @@ class ServerSideStore:
 
     @staticmethod
     def record_key(session_id: str) -> str:
-        """A 256-bit random id needs no secret to hide it: a hash is enough (and survives rotation)."""
-        return "session:" + b64encode(hashlib.sha256(session_id.encode()).digest())
+        """A 256-bit random id needs no secret to hide it: a hash is enough (and survives rotation).
+        The hash is the key's Cluster hash tag (``{…}``): sessions spread over every master."""
+        return "session:{" + b64encode(hashlib.sha256(session_id.encode()).digest()) + "}"
 
     @staticmethod
     def _index_keys(sid: object, sub: object, id_key: bytes) -> list[str]:
@@ -270,4 +271,4 @@ class ServerSideStore:
 
 def _keyed(kind: str, value: str, key: bytes) -> str:
     digest = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).digest()
-    return f"{kind}:{b64encode(digest[:24])}"
+    return f"{kind}:{{{b64encode(digest[:24])}}}"  # a Cluster hash tag per user (or sid, or claim)

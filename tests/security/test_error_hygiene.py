@@ -112,26 +112,37 @@ def _backchannel(make_token: Callable[[Any, Tools], str], times: int = 1):
     return scenario
 
 
-def _redis_down(run: Run, tools: Tools) -> None:
-    memory = browser(run.fake, session_store="memory")
-    run.login(memory)
-    dead = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0"
-    run.secrets["redis password"] = REDIS_PASSWORD
-    down = browser(run.fake, session_store=dead)
-    cookies = cookie_header(dict(memory.cookies))
-    run.get(down, "/x", headers={**JSON, "Cookie": cookies})
-    run.get(down, "/page", headers={**HTML, "Cookie": cookies})
-    run.get(down, "/logout", headers={"Cookie": cookies})
+def _dead_redis(kind: str) -> str:
+    """A Redis URL of ``kind`` (one node, Sentinel, Cluster) with a password, where nothing listens."""
+    if kind == "sentinel":
+        return f"redis+sentinel://:{REDIS_PASSWORD}@127.0.0.1:{free_port()},127.0.0.1:{free_port()}/mymaster"
+    if kind == "cluster":
+        return f"redis+cluster://:{REDIS_PASSWORD}@127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+    return f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0"
 
 
-def _revocations_in_redis_down(run: Run, tools: Tools) -> None:
-    """Only the POST: loading a cookie session would start the revocation poller (a thread)."""
-    dead = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0"
-    run.secrets["redis password"] = REDIS_PASSWORD
-    app = browser(run.fake, revocation_store=dead)
-    token = logout_token(run.fake)
-    run.secrets["logout token"] = token
-    run.responses.append(app.post("/backchannel-logout", {"logout_token": token}, status="*"))
+def _redis_down(kind: str) -> Callable[[Run, Tools], None]:
+    def scenario(run: Run, tools: Tools) -> None:
+        memory = browser(run.fake, session_store="memory")
+        run.login(memory)
+        run.secrets["redis password"] = REDIS_PASSWORD
+        down = browser(run.fake, session_store=_dead_redis(kind))
+        cookies = cookie_header(dict(memory.cookies))
+        run.get(down, "/x", headers={**JSON, "Cookie": cookies})
+        run.get(down, "/page", headers={**HTML, "Cookie": cookies})
+        run.get(down, "/logout", headers={"Cookie": cookies})
+    return scenario
+
+
+def _revocations_in_redis_down(kind: str) -> Callable[[Run, Tools], None]:
+    def scenario(run: Run, tools: Tools) -> None:
+        """Only the POST: loading a cookie session would start the revocation poller (a thread)."""
+        run.secrets["redis password"] = REDIS_PASSWORD
+        app = browser(run.fake, revocation_store=_dead_redis(kind))
+        token = logout_token(run.fake)
+        run.secrets["logout token"] = token
+        run.responses.append(app.post("/backchannel-logout", {"logout_token": token}, status="*"))
+    return scenario
 
 
 SCENARIOS = [
@@ -166,8 +177,12 @@ SCENARIOS = [
     pytest.param(_backchannel(lambda fake, tools: logout_token(fake), times=2), id="backchannel-replayed"),
     pytest.param(_backchannel(lambda fake, tools: "secret-looking-garbage-" + "x" * 40),
                  id="backchannel-not-a-jwt"),
-    pytest.param(_redis_down, id="redis-session-store-down"),
-    pytest.param(_revocations_in_redis_down, id="redis-revocation-store-down"),
+    pytest.param(_redis_down("one-node"), id="redis-session-store-down"),
+    pytest.param(_redis_down("sentinel"), id="redis-sentinel-session-store-down"),
+    pytest.param(_redis_down("cluster"), id="redis-cluster-session-store-down"),
+    pytest.param(_revocations_in_redis_down("one-node"), id="redis-revocation-store-down"),
+    pytest.param(_revocations_in_redis_down("sentinel"), id="redis-sentinel-revocation-store-down"),
+    pytest.param(_revocations_in_redis_down("cluster"), id="redis-cluster-revocation-store-down"),
 ]
 
 
