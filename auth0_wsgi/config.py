@@ -65,7 +65,8 @@ class Config:
     backchannel_logout_path: str = "/backchannel-logout"
     revocation_store: str = field(default="file", repr=False)
     trusted_proxies: tuple[Network, ...] = ()
-    session_cache_seconds: int = 0
+    session_cache_seconds: int = 0  # deprecated: session_cache = tracking serves the same need
+    session_cache: str = "tracking"
     key_prefix: str = ""
     allow_insecure_base_url: bool = False
     debug: bool = False

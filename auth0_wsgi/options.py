@@ -178,6 +178,7 @@ LOGIN = OptionTable(
         "revocation_store": converters.store_url("file", "memory"),
         "trusted_proxies": converters.networks,
         "session_cache_seconds": parsing.whole_number(0, 60),
+        "session_cache": parsing.choice("tracking", "off"),
         "key_prefix": converters.key_prefix,
         "allow_insecure_base_url": parsing.as_bool,
         "debug": parsing.as_bool,
@@ -195,12 +196,17 @@ LOGIN = OptionTable(
         "client_private_key": "give an RSA or EC private key in PEM, or the absolute path of its file",
         "authorization_params": "write key=value pairs separated by spaces, e.g. prompt=login",
         "public_paths": "write absolute paths separated by spaces, e.g. /static /health",
-        "session_store": "use cookie, memory, or redis://host:6379/0",
-        "revocation_store": "use file (every worker of this host), memory (this process only) or "
-                            "redis://host:6379/0 (several hosts)",
+        "session_store": "use cookie, memory, or redis://host:6379/0 (one Redis or a primary endpoint), "
+                         "redis+sentinel://host:26379,host:26379/mymaster (Sentinel) or "
+                         "redis+cluster://host:6379,host:6379 (Cluster)",
+        "revocation_store": "use file (every worker of this host), memory (this process only) or a Redis "
+                            "URL for several hosts: redis://host:6379/0, "
+                            "redis+sentinel://host:26379/mymaster or redis+cluster://host:6379",
         "refresh_lock_dir": "give the absolute path of a directory only this user can write to, "
                             "e.g. /var/lib/myapp/auth0",
         "key_prefix": "use a short name for this app, e.g. billing",
+        "session_cache": "use tracking (records kept in each process while Redis reports every change) "
+                         "or off (every request reads Redis)",
         "trusted_proxies": "list your proxies' addresses or networks, e.g. 10.0.0.0/8 127.0.0.1",
     },
     required={name: _set_it(name) for name in ("client_id", "base_url", "secret")},

@@ -53,6 +53,7 @@ class Auth0Settings(TypedDict, total=False):
     revocation_store: str | None
     trusted_proxies: str | Sequence[str] | None
     session_cache_seconds: int | str | None
+    session_cache: str | None
     key_prefix: str | None
     allow_insecure_base_url: bool | str | None
     debug: bool | str | None

@@ -1,4 +1,5 @@
-"""The WSGI apps gunicorn serves: ``benchmarks.apps:bare`` and ``benchmarks.apps:wrapped``.
+"""The WSGI apps gunicorn serves: ``benchmarks.apps:bare``, ``benchmarks.apps:wrapped`` and the
+reference ``benchmarks.apps:one_get`` (the bare app plus one Redis ``GET``).
 
 ``bare`` imports nothing, so that its workers' memory is a baseline. ``wrapped`` is the same app
 behind the middleware, configured from the ``AUTH0_*`` environment (as a deployment would be) and
@@ -7,6 +8,7 @@ built only when gunicorn asks for it.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 BODY = b"Hello, world!\n"
@@ -25,4 +27,28 @@ def __getattr__(name: str) -> Any:
         app = Auth0Middleware(bare)  # every option from AUTH0_* in the environment
         globals()["wrapped"] = app
         return app
+    if name == "one_get":
+        app = _one_get()
+        globals()["one_get"] = app
+        return app
     raise AttributeError(name)
+
+
+def _one_get() -> Any:
+    """The limit of a Redis store that reads Redis per request: the bare app plus one redis-py ``GET``
+    of a small key at ``/`` (``run.py --stores redis --wrapped-app benchmarks.apps:one_get``). Other
+    paths go to the middleware, only so that run.py's login before the load works unchanged."""
+    import redis
+
+    from auth0_wsgi import Auth0Middleware
+
+    middleware = Auth0Middleware(bare)
+    client = redis.Redis.from_url(os.environ["AUTH0_SESSION_STORE"])
+    client.set("auth0-wsgi-benchmark", b"x" * 64)
+
+    def one_get(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != "/":
+            return middleware(environ, start_response)
+        client.get("auth0-wsgi-benchmark")
+        return bare(environ, start_response)
+    return one_get

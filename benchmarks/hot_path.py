@@ -19,6 +19,7 @@ import pstats
 import shutil
 import statistics
 import sys
+import time
 import timeit
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -42,6 +43,10 @@ from benchmarks.common import (
 from tests.support.servers import free_port, serve
 
 TARGET_US = 40.0
+MISS_TARGET_US = 60.0  # issue 10: a Redis store cache miss (one HGETALL through redis-py)
+# "redis": the default, session_cache = tracking (a cache hit once the listener is subscribed);
+# "redis-miss": session_cache = off, so that every call is what a cache miss costs.
+REDIS_CASES = {"redis": "tracking", "redis-miss": "off"}
 
 
 def base_environ(cookie: str) -> dict[str, Any]:
@@ -153,18 +158,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     results: dict[str, Any] = {"machine": machine(), "target_overhead_us": TARGET_US, "cases": {}}
-    stores = ["cookie"] + ([] if args.no_redis or not shutil.which("redis-server") else ["redis"])
+    stores = ["cookie"] + ([] if args.no_redis or not shutil.which("redis-server") else list(REDIS_CASES))
     with ExitStack() as stack:
         fake = stack.enter_context(typical_provider())
         redis = stack.enter_context(RedisServer()) if "redis" in stores else None
+        wait_until_tracking = []
         middlewares: dict[str, tuple[Auth0Middleware, Login]] = {}
         for store in stores:
             port = free_port()
             base_url = f"http://127.0.0.1:{port}"
-            middleware = Auth0Middleware(hello_app, **middleware_settings(
-                fake.issuer, base_url, redis.url if store == "redis" and redis else "cookie"))
+            settings = middleware_settings(fake.issuer, base_url,
+                                           redis.url if store in REDIS_CASES and redis else "cookie")
+            if store in REDIS_CASES:
+                settings["session_cache"] = REDIS_CASES[store]
+            middleware = Auth0Middleware(hello_app, **settings)
+            if store == "redis":
+                wait_until_tracking.append(middleware)
             with serve(middleware, port):
                 middlewares[store] = (middleware, log_in(base_url))
+        for middleware in wait_until_tracking:  # its listener subscribes in the background
+            records: Any = middleware.store.backend.records  # type: ignore[attr-defined]
+            deadline = time.monotonic() + 10
+            while not records.live and time.monotonic() < deadline:
+                time.sleep(0.01)
         before = sum(fake.counts.values())
         for store, (middleware, login) in middlewares.items():
             for label, header in (("session cookie only", login.cookie),
@@ -183,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'case':<38} {'header B':>8} {'bare µs':>8} {'wrapped µs':>10} {'overhead µs':>11} "
           f"{'(best batch)':>12}  target ≤ {TARGET_US:.0f} µs (median)")
     for case, row in results["cases"].items():
-        verdict = ("met" if row["overhead_us"] <= TARGET_US else "MISSED") if case.startswith("cookie") \
-            else "n/a (a Redis round trip)"
+        target = TARGET_US if case.startswith("cookie") else MISS_TARGET_US
+        verdict = f"{'met' if row['overhead_us'] <= target else 'MISSED'} (≤ {target:.0f})"
         print(f"{case:<38} {row['cookie_header_bytes']:>8} {row['bare_us']:>8.2f} {row['wrapped_us']:>10.2f} "
               f"{row['overhead_us']:>11.2f} {row['overhead_min_us']:>12.2f}  {verdict}")
     print("\nsteps of the cookie hot path (each timed alone):")

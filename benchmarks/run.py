@@ -38,7 +38,7 @@ from benchmarks.loadgen import PythonLoad, Wrk
 from benchmarks.servers import Gunicorn, MachineLoad
 from tests.support.fake_provider import AUDIENCE, CLIENT_ID, CLIENT_SECRET
 
-TARGET_RATIO = {"cookie": 0.85, "redis": 0.70}
+TARGET_RATIO = {"cookie": 0.85, "redis": 0.85}  # issue 10 raised Redis from 0.70
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -124,6 +124,8 @@ GOOD = [
     ("logout_path-default", {}, "logout_path", "/logout"),
     # choices, case-insensitive, canonical spelling
     ("cookie_samesite-default", {}, "cookie_samesite", "Lax"),
+    ("session_cache-default", {}, "session_cache", "tracking"),
+    ("session_cache-off-uppercase", {"session_cache": "OFF"}, "session_cache", "off"),
     ("cookie_samesite-strict-lowercase", {"cookie_samesite": "strict"}, "cookie_samesite", "Strict"),
     ("cookie_samesite-none-with-secure", {"cookie_samesite": "none", "cookie_secure": "true"},
      "cookie_samesite", "None"),
@@ -292,6 +294,7 @@ BAD = [
     ("cookie_samesite-None-on-http-default-secure", {"cookie_samesite": "none",
                                                      "base_url": "http://localhost:8000"},
      "cookie_samesite", "None needs cookie_secure = true"),
+    ("session_cache-unknown", {"session_cache": "seconds"}, "session_cache", "use tracking"),
     ("cookie_samesite-unknown", {"cookie_samesite": "Relaxed"}, "cookie_samesite",
      "not one of Lax, Strict, None"),
     ("session_cookie_name-transaction-prefix", {"session_cookie_name": "a0tx.session"}, "session_cookie_name",

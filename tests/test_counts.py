@@ -8,6 +8,7 @@ is tests/test_refresh.py::test_many_simultaneous_requests_make_exactly_one_refre
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -64,18 +65,42 @@ def test_unchanged_authenticated_response_sets_no_cookie(build_app, typical, sto
 
 
 def test_redis_hot_path_is_one_read_and_no_write(build_app, typical, redis_url):
-    app = build_app(session_store=redis_url)
+    """A cache miss (and every request with session_cache = off): one command, and no write."""
+    app = build_app(session_store=redis_url, session_cache="off")
     log_in(app)
     server = redis.Redis.from_url(redis_url)
     before = _command_calls(server)
     for _ in range(10):
         app.get("/data", headers=JSON)
+    assert _used_since(server, before) == {"cmdstat_hgetall": 10}
+
+
+def test_redis_hot_path_with_the_tracking_cache_sends_no_command(build_app, typical, redis_url):
+    app = build_app(session_store=redis_url)  # session_cache = tracking, the default
+    log_in(app)
+    records = app.app.store.backend.records
+    app.get("/data", headers=JSON)  # starts this process's invalidation listener
+    deadline = time.monotonic() + 5
+    while not records.live and time.monotonic() < deadline:
+        time.sleep(0.005)  # real time: the listener thread subscribes
+    app.get("/data", headers=JSON)  # read once while the listener is live: kept
+    server = redis.Redis.from_url(redis_url)
+    before = _command_calls(server)
+    for _ in range(10):
+        app.get("/data", headers=JSON)
+    assert _used_since(server, before) == {}
+
+
+def _used_since(server: redis.Redis, before: dict[str, int]) -> dict[str, int]:
     used = {name: n - before.get(name, 0) for name, n in _command_calls(server).items()
             if n != before.get(name, 0)}
     used.pop("cmdstat_info", None)
-    # Background pollers of other tests' middlewares may read the revocation set meanwhile.
-    used.pop("cmdstat_zrangebyscore", None)
-    assert used == {"cmdstat_hgetall": 10}
+    # Background threads of other tests' middlewares meanwhile: revocation pollers read the revocation
+    # set, invalidation listeners PING when idle and (re)subscribe.
+    for name in ("cmdstat_zrangebyscore", "cmdstat_ping", "cmdstat_client|id", "cmdstat_client|tracking",
+                 "cmdstat_subscribe"):
+        used.pop(name, None)
+    return used
 
 
 def _command_calls(server: redis.Redis) -> dict[str, int]:

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,17 @@ GUNICORN_RECORD = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:]+ [+-]\d{4}\] \[\d+\] \[[
 
 
 def _start(caplog: pytest.LogCaptureFixture, **changes: Any) -> list[str]:
-    """The warnings of one start with ``SETTINGS`` changed (None removes an option)."""
+    """The warnings of one start with ``SETTINGS`` changed (None removes an option); only this
+    thread's: other tests' background threads (session-cache listeners, revocation pollers) may log
+    about their own Redis meanwhile."""
     caplog.clear()
     caplog.set_level(logging.WARNING, "auth0_wsgi")
     settings = {k: v for k, v in {**SETTINGS, **changes}.items() if v is not None}
     lock_dir = {"AUTH0_REFRESH_LOCK_DIR": os.environ["AUTH0_REFRESH_LOCK_DIR"]}  # the test's own
     Auth0Middleware(echo_app, Config.from_settings(settings, lock_dir))
-    return [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    this = threading.get_ident()
+    return [record.getMessage() for record in caplog.records
+            if record.levelno >= logging.WARNING and record.thread == this]
 
 
 # -- no audience -------------------------------------------------------------------------------------------

@@ -9,6 +9,12 @@ place where back-channel logouts take effect:
 | ``memory`` | this process | this process | deletes the records |
 | ``redis://…`` | Redis | Redis lock + result cache | deletes the records |
 
+With a single-node ``redis://`` store, ``session_cache = tracking`` (the default) keeps the records
+each process has read while Redis reports every change to them (``redis_tracking.py``).
+
+A Redis URL may name one node, a Sentinel set or a Cluster (``redis+sentinel://``,
+``redis+cluster://``): redis_connect.py makes the client.
+
 Each gets the middleware's clock, except what Redis times itself (its records' TTLs and the refresh
 lock's lease run on Redis' clock).
 """
@@ -17,7 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from .. import redis_urls
 from ..config import Config
 from ..cookies import CookieOptions
 from ..coordination import FileCoordinator, LocalCoordinator, RefreshCoordinator
@@ -29,7 +37,12 @@ from ..sealing import Sealer
 from ..session import Lifetime, LogoutRegistry, SessionStore
 from .cookie import CookieStore
 from .memory import MemoryBackend
-from .server import ServerSideStore
+from .server import RecordBackend, ServerSideStore
+
+if TYPE_CHECKING:
+    import redis
+
+    from .redis import RedisBackend
 
 log = get_logger(__name__)
 REDIS_TIMEOUT = 2.0  # seconds: a Redis that does not answer by then is down, say so with a 503
@@ -45,6 +58,12 @@ class Backends:
 def build(config: Config, lifetime: Lifetime, options: CookieOptions, clock: Callable[[], float]) -> Backends:
     if config.session_store == "cookie":
         return _cookie(config, lifetime, options, clock)
+    if config.session_cache_seconds:
+        log.warning("session_cache_seconds is deprecated and will be removed: it lets a logout made "
+                    "through another process lag by up to %d s. With a redis:// session store, "
+                    "session_cache = tracking (the default) keeps records in each process as fast and "
+                    "drops them within milliseconds of any change; remove session_cache_seconds",
+                    config.session_cache_seconds)
     if config.session_store == "memory":
         log.warning("session_store = memory keeps sessions in this process only: with several "
                     "gunicorn workers or hosts a login on one is unknown to the others. Use a "
@@ -57,13 +76,24 @@ def build(config: Config, lifetime: Lifetime, options: CookieOptions, clock: Cal
     warn_if_unreachable("session_store", config.session_store)
     client = connect(config.session_store, min(config.http_timeout, REDIS_TIMEOUT))
     backend = RedisBackend(client, config.namespace)  # apps sharing a Redis never meet
-    store = ServerSideStore(config.session_cookie_name, backend, config.secret, lifetime, options, clock,
+    store = ServerSideStore(config.session_cookie_name, tracked(config, client, backend), config.secret,
+                            lifetime, options, clock,
                             cache_seconds=config.session_cache_seconds)
     # The holder renews its lease while it refreshes: the lease only bounds how long a dead holder's
     # lock stays, so one token request's worth (connect + read timeouts) is enough.
     coordinator = RedisCoordinator(client, lease_seconds=2 * config.http_timeout + 1,
                                    namespace=config.namespace)
     return Backends(store, coordinator, store)
+
+
+def tracked(config: Config, client: redis.Redis, backend: RedisBackend) -> RecordBackend:
+    """``session_cache = tracking``: records kept in each process while Redis reports every change to
+    it (redis_tracking.py). One node's tracking covers one node's keys: single-node URLs only."""
+    if config.session_cache != "tracking" or redis_urls.is_multi_node(config.session_store):
+        return backend
+    from .redis_tracking import TrackedRecords, TrackingBackend
+
+    return TrackingBackend(backend, TrackedRecords(client, backend.redis_key("")))
 
 
 def _cookie(config: Config, lifetime: Lifetime, options: CookieOptions,
