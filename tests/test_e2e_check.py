@@ -17,7 +17,7 @@ import pytest
 from auth0_wsgi import cli
 from tests.support.inifiles import login_filter_ini
 from tests.support.real_idp import Client, LocalIdP, require_local_idp
-from tests.support.servers import free_port
+from tests.support.servers import free_port, require_component
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,8 +129,7 @@ def test_python_dash_m_prints_the_report(deployment):
 
 def test_the_console_script_exits_1_on_a_failure(deployment):
     script = Path(sys.executable).parent / "auth0-wsgi"
-    if not script.exists():
-        pytest.skip("the auth0-wsgi console script is not installed: pip install -e .")
+    require_component(script.exists(), "the auth0-wsgi console script (pip install -e .)")
     path = deployment(base_url=f"http://127.0.0.1:{free_port()}")
     done = subprocess.run([str(script), "check", path, "--json"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
