@@ -71,11 +71,6 @@ def redirect(location: str) -> Response:
     return no_store(response)
 
 
-def login_redirect(environ: WSGIEnvironment, login_url: str) -> Response:
-    """To login, remembering where to come back, when that place is a safe return path at all."""
-    return redirect(login_location(environ, login_url))
-
-
 def login_location(environ: WSGIEnvironment, login_url: str) -> str:
     """The login URL that comes back to this request's page (when it is a safe return path)."""
     path = original_path(environ)

@@ -89,18 +89,10 @@ def _guarded(client: redis.Redis, call: Callable[[], T]) -> T:
 
 
 def where(client: redis.Redis) -> str:
-    """The server a client talks to, for the operator's log: host, port and database, never the
-    password (a Sentinel or Cluster client: its kind, hosts and service)."""
+    """The server a client talks to, for the operator's log, as ``connect`` named it: host, port and
+    database, or a Sentinel or Cluster client's kind, hosts and service; never the password."""
     named = getattr(client, WHERE, None)
-    if isinstance(named, str):
-        return named
-    pool = getattr(client, "connection_pool", None)
-    kwargs = getattr(pool, "connection_kwargs", {}) if pool is not None else {}
-    if "path" in kwargs:
-        return f"unix:{kwargs['path']}"
-    if "host" in kwargs:
-        return f"{kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
-    return type(client).__name__
+    return named if isinstance(named, str) else type(client).__name__
 
 
 def _raw(value: bytes | str | None) -> bytes | None:

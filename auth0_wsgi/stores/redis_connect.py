@@ -33,17 +33,26 @@ WHERE = "auth0_wsgi_where"  # the attribute naming a client's server(s) for the 
 
 def connect(url: str, timeout: float) -> redis.Redis:
     """A client for ``url``; a Cluster client answers the same commands (typed as one node's)."""
-    if not is_multi_node(url):
-        return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                    health_check_interval=30, retry_on_timeout=False)
-    target = parse(url)
     client: Any
+    if not is_multi_node(url):
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                      health_check_interval=30, retry_on_timeout=False)
+        setattr(client, WHERE, _one_node(client.connection_pool.connection_kwargs))
+        return cast("redis.Redis", client)
+    target = parse(url)
     if target.kind == "sentinel":
         client = _sentinel_master(target, timeout)
     else:
         client = LazyCluster(lambda: _cluster(target, timeout))
     setattr(client, WHERE, target.describe())
     return cast("redis.Redis", client)
+
+
+def _one_node(kwargs: dict[str, Any]) -> str:
+    """``host:port/db`` (or ``unix:path``) of a one-node client, never its password."""
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']}"
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
 
 def _sentinel_master(target: RedisTarget, timeout: float) -> redis.Redis:
