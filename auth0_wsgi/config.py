@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +22,10 @@ from .errors import ConfigError
 from .logs import get_logger
 from .proxy import Network
 from .sealing import b64encode
+from .stepup import StepUpRule
 from .transaction import TRANSACTION_COOKIE_PREFIX
+
+Hook = Callable[..., Any]  # on_login, on_logout, on_refresh: see hooks.py
 
 log = get_logger(__name__)
 
@@ -41,6 +44,7 @@ class Config:
     client_private_key: str = field(default="", repr=False)
     client_private_key_id: str | None = None
     audience: str | None = None
+    additional_audiences: tuple[str, ...] = ()
     scope: str = DEFAULT_SCOPE
     authorization_params: Mapping[str, str] = field(default_factory=dict)
     login_path: str = "/login"
@@ -49,6 +53,15 @@ class Config:
     post_logout_redirect: str = ""
     require_auth: bool = True
     public_paths: tuple[str, ...] = ()
+    step_up: tuple[StepUpRule, ...] = ()
+    organization: str | None = None
+    on_login: Hook | None = None
+    on_logout: Hook | None = None
+    on_refresh: Hook | None = None
+    session_claims: tuple[str, ...] = ()  # empty: every claim of the ID token is kept
+    fetch_userinfo: bool = False
+    attempt_silent_login: bool = False
+    pushed_authorization_requests: str = "auto"
     session_cookie_name: str = "auth0_session"
     session_rolling_duration: int = 86400
     session_absolute_duration: int = 604800
@@ -118,10 +131,20 @@ def _build(settings: dict[str, Any], environ: Mapping[str, str]) -> Config:
     values.setdefault("cookie_secure", values["base_url"].startswith("https://"))
     values.setdefault("post_logout_redirect", values["base_url"] + "/")
     values["post_logout_redirect"] = _absolute(values["post_logout_redirect"], values["base_url"])
+    values["organization"] = _organization(values)
     config = Config(**values)
     _check_consistency(config)
     _warn_about_silent_limits(config, audience_given="audience" in values)
     return config
+
+
+def _organization(values: dict[str, Any]) -> str | None:
+    """``organization``, or the one ``authorization_params`` names (how it was set before the option)."""
+    option, param = values.get("organization"), values.get("authorization_params", {}).get("organization")
+    if option and param and option != param:
+        raise ConfigError("organization", f"is {option!r} while authorization_params names {param!r}",
+                          "set it in one place: organization = <id or name>")
+    return option or param or None
 
 
 def _base_url(url: str, allow_insecure: bool) -> str:
@@ -181,9 +204,26 @@ def _check_consistency(config: Config) -> None:
         raise ConfigError("session_cookie_name", f"{name!r} collides with the login cookies "
                           f"({TRANSACTION_COOKIE_PREFIX}*)", "choose another name, e.g. auth0_session")
     _check_client_authentication(config)
+    _check_audiences(config)
     if config.id_token_signing_alg == "HS256" and len(config.client_secret) < 32:
         raise ConfigError("id_token_signing_alg", "HS256 needs a client secret of 32+ characters",
                           "use RS256 (Auth0's default) or a longer client secret")
+
+
+def _check_audiences(config: Config) -> None:
+    """Other APIs are reached with the login's refresh token (MRRT): it needs a primary audience
+    to log in with, and ``offline_access`` for the refresh token."""
+    if not config.additional_audiences:
+        return
+    if not config.audience:
+        raise ConfigError("additional_audiences", "needs 'audience' (the API the login is for)",
+                          "set audience = <your main API's identifier>")
+    if "offline_access" not in config.scope.split():
+        raise ConfigError("additional_audiences", "needs a refresh token: scope lacks offline_access",
+                          "add offline_access to scope")
+    if config.audience in config.additional_audiences:
+        raise ConfigError("additional_audiences", f"repeats audience {config.audience!r}",
+                          "list only the other APIs here")
 
 
 def _check_client_authentication(config: Config) -> None:

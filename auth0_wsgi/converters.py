@@ -6,6 +6,7 @@ Each converter takes an ini string (or a native value) and returns the typed val
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from . import bearer, client_auth, parsing, redis_urls
 from .errorpage import ErrorTemplate
 from .proxy import Network, parse_networks
 from .redis_urls import redact as redact  # re-exported: it was defined here
+from .stepup import StepUpRule, parse_rules
 
 MIN_SECRET_LENGTH = 32
 SUPPORTED_AUTH_METHODS = ("client_secret_post", "client_secret_basic", "private_key_jwt")
@@ -31,6 +33,7 @@ RESERVED_AUTHORIZE_PARAMS = frozenset(
 )
 _COOKIE_NAME = re.compile(r"^[A-Za-z0-9!#$&'*+\-.^_`|~]{1,64}$")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_ORGANIZATION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # Auth0: org_ + 16 characters, names a-z0-9_-
 
 
 # -- both filters ---------------------------------------------------------------------------------
@@ -117,6 +120,56 @@ def store_url(*words: str) -> Callable[[Any], str]:
         raise ValueError(f"{redact(text)!r} is not {', '.join(words)} or a redis://, rediss://, "
                          f"redis+sentinel:// or redis+cluster:// URL")
     return parse
+
+
+def audiences(value: Any) -> tuple[str, ...]:
+    """API identifiers separated by spaces, each once."""
+    return tuple(dict.fromkeys(api_audience(word) for word in parsing.as_words(value)))
+
+
+def organization(value: Any) -> str | None:
+    """An Auth0 Organization id (``org_…``) or name; empty means none."""
+    text = parsing.as_text(value)
+    if text and not _ORGANIZATION.match(text):
+        raise ValueError(f"{text!r} is neither an organization id (org_…) nor a name")
+    return text or None
+
+
+def tri_state(value: Any) -> str:
+    """``auto``, ``true`` or ``false`` (a Python bool too)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = parsing.as_text(value).lower()
+    if text in ("auto", "true", "false"):
+        return text
+    return "true" if parsing.as_bool(text) else "false"  # yes/no/on/off/1/0, as for booleans
+
+
+def step_up(value: Any) -> tuple[StepUpRule, ...]:
+    return parse_rules(value)
+
+
+def hook(value: Any) -> Callable[..., Any] | None:
+    """A callable, or ``package.module:function`` imported now (a typo refuses to start)."""
+    if callable(value):
+        given: Callable[..., Any] = value
+        return given
+    text = parsing.as_text(value)
+    if not text:
+        return None
+    module_name, sep, attribute = text.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"{text!r} is not of the form package.module:function")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:  # an ImportError, or whatever the module raised while loading
+        raise ValueError(f"cannot import {module_name!r} ({type(exc).__name__}: {exc})") from None
+    for name in attribute.split("."):
+        target = getattr(target, name, None)
+    if not callable(target):
+        raise ValueError(f"{module_name!r} has no function {attribute!r}")
+    function: Callable[..., Any] = target
+    return function
 
 
 def networks(value: Any) -> tuple[Network, ...]:

@@ -8,6 +8,9 @@ contain a token, a code, a verifier or a secret.
     ├── ConfigError                     at start-up: names the option and the fix
     ├── RequestError                    400 (the browser sent something we refuse)
     ├── LoginRequired                   401
+    ├── StepUpRequired                  401 insufficient_user_authentication (RFC 9470)
+    ├── LoginRefused                    403 login_refused (an on_login hook said no)
+    ├── AudienceRefused                 403 audience_not_allowed / audience_refused
     ├── TokenError, GrantRejected       400
     ├── ProviderError                   502 (an answer we cannot use)
     ├── bearer.BearerError              the resource server's 401/403 (RFC 6750 challenges)
@@ -17,6 +20,8 @@ contain a token, a code, a verifier or a secret.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class Auth0WSGIError(Exception):
@@ -60,6 +65,54 @@ class LoginRequired(Auth0WSGIError):
 
     code = "login_required"
     status = 401
+
+
+class StepUpRequired(Auth0WSGIError):
+    """This request needs a stronger or more recent login than the session's (RFC 9470).
+
+    Raise it from a view (``raise StepUpRequired(acr_values=MFA_POLICY)``) and the middleware
+    sends a browser through a new login asking for it, back to the same page, or answers an XHR
+    401 with the RFC 9470 challenge; ``api_session`` raises it when the API answers with one.
+
+    :param acr_values: the acceptable ``acr`` values, space-separated (or a sequence), or None.
+    :param max_age: the greatest acceptable age of the login in seconds, or None.
+    """
+
+    code = "insufficient_user_authentication"
+    status = 401
+
+    def __init__(self, message: str = "This page needs a stronger or more recent sign-in.", *,
+                 acr_values: str | Sequence[str] | None = None, max_age: int | None = None) -> None:
+        super().__init__(message)
+        values = acr_values.split() if isinstance(acr_values, str) else list(acr_values or ())
+        if not all(isinstance(v, str) and v for v in values):
+            raise TypeError("acr_values must be a string or a sequence of non-empty strings")
+        if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
+            raise TypeError("max_age must be a whole number of seconds, or None")
+        if not values and max_age is None:
+            raise TypeError("StepUpRequired needs acr_values, max_age, or both")
+        self.acr_values: str | None = " ".join(values) or None
+        self.max_age = max_age
+
+
+class LoginRefused(Auth0WSGIError):
+    """Raised by an ``on_login`` hook to refuse a login: the user sees the message (403)."""
+
+    code = "login_refused"
+    status = 403
+
+
+class AudienceRefused(Auth0WSGIError):
+    """No access token for this API: it is not in ``audience``/``additional_audiences``
+    (``audience_not_allowed``), or the provider refused to issue one (``audience_refused``).
+    The session goes on: only this API is out of reach. ``audience`` names it."""
+
+    code = "audience_refused"
+    status = 403
+
+    def __init__(self, message: str, *, audience: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.audience = audience
 
 
 class ProviderError(Auth0WSGIError):

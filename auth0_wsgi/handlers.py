@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
 from webob import Request, Response
@@ -184,7 +184,8 @@ def _open_session(request: Request, c: Collaborators, params: dict[str, str],
         raise RequestError("The sign-in response has no code.", code="missing_code")
     tokens = c.client.exchange_code(params["code"], tx.code_verifier)
     claims = c.client.verify_id_token(tokens["id_token"], nonce=tx.nonce)
-    session = Session.from_token_response(tokens, claims, int(c.clock()))
+    _check_what_this_login_asked(claims, tx, c)
+    session = _new_session(request, tokens, claims, c)
     response = responses.redirect(c.config.base_url + tx.return_to)
     # A brand-new session: whatever cookie came in is replaced, stale chunks are deleted.
     response.headerlist.extend(c.store.save(request.environ, session))
@@ -193,6 +194,17 @@ def _open_session(request: Request, c: Collaborators, params: dict[str, str],
         response.headerlist.append(c.own_cookie(SIGNED_OUT_COOKIE, 0))
     log.info("login completed for a user; session opened")
     return response
+
+
+def _check_what_this_login_asked(claims: dict[str, Any], tx: LoginTransaction, c: Collaborators) -> None:
+    """The ID token must show what this login asked of the provider (``tx.params``): a step-up's
+    ``acr``/``auth_time`` (OIDC Core §3.1.3.7), an invitation's organization."""
+
+
+def _new_session(request: Request, tokens: dict[str, Any], claims: dict[str, Any],
+                 c: Collaborators) -> Session:
+    """The session this login opens, with the claims the app will see."""
+    return Session.from_token_response(tokens, claims, int(c.clock()))
 
 
 def _no_transaction(environ: WSGIEnvironment, c: Collaborators) -> RequestError:

@@ -53,11 +53,18 @@ class OIDCClient:
                                 clock)
 
     # -- login -----------------------------------------------------------------------------
+    def authorization_params(self, tx: LoginTransaction) -> dict[str, str]:
+        """This login's extra ``/authorize`` parameters: ``authorization_params``, ``audience``, then
+        what this login asked for itself (``tx.params``: a step-up, an organization, an invitation)."""
+        params = dict(self.config.authorization_params)
+        if self.config.audience:
+            params["audience"] = self.config.audience
+        params.update(tx.params)
+        return params
+
     def authorization_url(self, tx: LoginTransaction) -> str:
         config = self.config
-        params = dict(config.authorization_params)
-        if config.audience:
-            params["audience"] = config.audience
+        params = self.authorization_params(tx)
         # One OAuth2Session per call (it holds mutable state), for the URL and PKCE only.
         session = OAuth2Session(config.client_id, redirect_uri=config.redirect_uri,
                                 code_challenge_method="S256")

@@ -142,6 +142,10 @@ def _set_it(name: str) -> str:
 
 
 _BOOLEAN_FIX = "use true or false"
+_HOOK_FIX = ("name a function as package.module:function, importable by the app (gunicorn --paste puts "
+             "only the working directory on sys.path: add --pythonpath)")
+_STEP_UP_FIX = ("write one rule a line: PATH_PREFIX acr_values=VALUE[,VALUE…] max_age=SECONDS (either part "
+                "optional), e.g. /admin acr_values=http://schemas.openid.net/pape/policies/2007/06/multi-factor")
 
 # egg:auth0-wsgi. The order is the order of the checks; Config adds the computed defaults.
 LOGIN = OptionTable(
@@ -153,6 +157,7 @@ LOGIN = OptionTable(
         "base_url": parsing.as_required_text,
         "secret": converters.secret_keys,
         "audience": parsing.as_optional_text,
+        "additional_audiences": converters.audiences,
         "scope": converters.scope,
         "authorization_params": converters.authorization_params,
         "login_path": converters.path,
@@ -161,6 +166,15 @@ LOGIN = OptionTable(
         "post_logout_redirect": parsing.as_text,
         "require_auth": parsing.as_bool,
         "public_paths": converters.paths,
+        "step_up": converters.step_up,
+        "organization": converters.organization,
+        "on_login": converters.hook,
+        "on_logout": converters.hook,
+        "on_refresh": converters.hook,
+        "session_claims": parsing.as_words,
+        "fetch_userinfo": parsing.as_bool,
+        "attempt_silent_login": parsing.as_bool,
+        "pushed_authorization_requests": converters.tri_state,
         "session_cookie_name": converters.cookie_name,
         "session_rolling_duration": parsing.whole_number(60, 10 * 365 * 86400),
         "session_absolute_duration": parsing.whole_number(60, 10 * 365 * 86400),
@@ -190,6 +204,16 @@ LOGIN = OptionTable(
         "set_remote_user": _BOOLEAN_FIX,
         "allow_insecure_base_url": _BOOLEAN_FIX,
         "debug": _BOOLEAN_FIX,
+        "fetch_userinfo": _BOOLEAN_FIX,
+        "attempt_silent_login": _BOOLEAN_FIX,
+        "pushed_authorization_requests": "use auto (when discovery requires it), true or false",
+        "additional_audiences": "list other APIs' identifiers separated by spaces, exactly as in the "
+                                "Auth0 dashboard (Applications > APIs)",
+        "step_up": _STEP_UP_FIX,
+        "organization": "use the organization's id (org_…) or its name from the Auth0 dashboard",
+        "on_login": _HOOK_FIX,
+        "on_logout": _HOOK_FIX,
+        "on_refresh": _HOOK_FIX,
         "error_template": "give the path of a UTF-8 HTML file whose placeholders are {title}, {message}, "
                           "{code}, {retry_url} or {details} (in an ini file: %(here)s/error.html)",
         "secret": "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
@@ -218,6 +242,7 @@ API = OptionTable(
         "audience": converters.api_audience,
         "required_scopes": converters.required_scopes,
         "public_paths": converters.paths,
+        "step_up": converters.step_up,
         "clock_skew": parsing.whole_number(0, 600),
         "http_timeout": parsing.number(0.1, 120),
         "algorithms": converters.access_token_algorithms,
@@ -226,6 +251,7 @@ API = OptionTable(
         "audience": "use the API identifier exactly as in the Auth0 dashboard, e.g. https://api.example.com",
         "required_scopes": "write scope names separated by spaces, e.g. read:messages write:messages",
         "public_paths": "write absolute paths separated by spaces, e.g. /health /docs",
+        "step_up": _STEP_UP_FIX,
         "clock_skew": "use a number of seconds from 0 to 600",
         "http_timeout": "use a number of seconds from 0.1 to 120",
         "algorithms": "use the API's signing algorithm from the Auth0 dashboard, normally RS256",

@@ -31,6 +31,7 @@ from .environ import CLAIMS
 from .errors import ProviderError, ProviderUnavailable
 from .logs import get_logger
 from .paths import path_is_under
+from .stepup import StepUpRule
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -58,6 +59,7 @@ class ResourceServerConfig:
     audience: str
     required_scopes: tuple[str, ...] = ()
     public_paths: tuple[str, ...] = ()
+    step_up: tuple[StepUpRule, ...] = ()
     clock_skew: int = 60
     http_timeout: float = 5.0
     algorithms: tuple[str, ...] = ("RS256",)

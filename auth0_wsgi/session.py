@@ -18,8 +18,38 @@ MAX_TOUCH_INTERVAL = 300
 
 
 @dataclass(frozen=True)
+class ApiToken:
+    """An access token for another API than the login's (``additional_audiences``, MRRT), and the
+    ``scope`` it was asked with (None: the API's default)."""
+
+    audience: str
+    scope: str | None
+    access_token: str
+    expires_at: int | None
+
+    def to_list(self) -> list[Any]:
+        return [self.audience, self.scope, self.access_token, self.expires_at]
+
+    @classmethod
+    def from_list(cls, item: object) -> ApiToken | None:
+        if not (isinstance(item, list) and len(item) == 4):
+            return None
+        audience, scope, access_token, expires_at = item
+        if not (isinstance(audience, str) and _optional(scope, str) and isinstance(access_token, str)
+                and _optional(expires_at, int)):
+            return None
+        return cls(audience, scope, access_token, expires_at)
+
+
+@dataclass(frozen=True)
 class Session:
-    """What we keep for a logged-in user. ``user`` is derived from the ID token, not stored twice."""
+    """What we keep for a logged-in user.
+
+    ``user`` is derived from the ID token, not stored twice, unless the login changed it (an
+    ``on_login`` hook, ``session_claims``, ``fetch_userinfo``): then ``own_claims`` is set and the
+    claims are stored themselves (and ``id_token`` may be empty). ``apis`` holds the access tokens
+    of other APIs than the login's.
+    """
 
     id_token: str
     access_token: str | None
@@ -29,6 +59,8 @@ class Session:
     touched_at: int
     sid: str | None = None  # the login's session id: kept across refreshes (back-channel logout)
     user: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    apis: tuple[ApiToken, ...] = ()
+    own_claims: bool = False  # user is stored as it is, not derived from id_token
 
     def __repr__(self) -> str:  # never print a token, even by accident
         return f"Session(sub={self.user.get('sub')!r}, created_at={self.created_at})"
@@ -50,7 +82,7 @@ class Session:
                     id_token: str | None, now: int) -> Session:
         """The session after a refresh: new tokens, the old refresh/ID token when none came back."""
         id_token = id_token or self.id_token
-        user = _claims(id_token, self.sid) or self.user
+        user = self.user if self.own_claims else (_claims(id_token, self.sid) or self.user)
         return replace(self, access_token=access_token, expires_at=expires_at,
                        refresh_token=refresh_token or self.refresh_token, id_token=id_token,
                        touched_at=now, user=user)
@@ -59,8 +91,15 @@ class Session:
         return replace(self, touched_at=now)
 
     def to_bytes(self) -> bytes:
-        record = [self.id_token, self.access_token, self.expires_at, self.refresh_token,
-                  self.created_at, self.touched_at, self.sid]
+        record: list[Any] = [self.id_token, self.access_token, self.expires_at, self.refresh_token,
+                             self.created_at, self.touched_at, self.sid]
+        extensions: dict[str, Any] = {}
+        if self.apis:
+            extensions["apis"] = [api.to_list() for api in self.apis]
+        if self.own_claims:
+            extensions["user"] = self.user
+        if extensions:  # a plain session keeps the plain record (and its size)
+            record.append(extensions)
         return json.dumps(record, separators=(",", ":")).encode("utf-8")
 
     @classmethod
@@ -68,17 +107,23 @@ class Session:
         """The session, or None for anything that is not a record we wrote."""
         try:
             record = json.loads(data)
+            extensions = record.pop() if isinstance(record, list) and len(record) == 8 else {}
             id_token, access_token, expires_at, refresh_token, created_at, touched_at, sid = record
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             return None
         if not (isinstance(id_token, str) and _optional(access_token, str) and _optional(refresh_token, str)
                 and _optional(sid, str) and _optional(expires_at, int)
-                and _is_int(created_at) and _is_int(touched_at)):
+                and _is_int(created_at) and _is_int(touched_at) and isinstance(extensions, dict)):
             return None
-        user = _claims(id_token, sid)
-        if user is None:
+        listed = extensions.get("apis", [])
+        apis = tuple(ApiToken.from_list(item) for item in listed) if isinstance(listed, list) else (None,)
+        own = extensions.get("user")
+        user = dict(own, sid=sid) if isinstance(own, dict) and sid is not None else own
+        user = user if isinstance(user, dict) else _claims(id_token, sid)
+        if user is None or None in apis or not isinstance(user.get("sub"), str):
             return None
-        return cls(id_token, access_token, expires_at, refresh_token, created_at, touched_at, sid, user)
+        return cls(id_token, access_token, expires_at, refresh_token, created_at, touched_at, sid, user,
+                   apis, isinstance(own, dict))  # type: ignore[arg-type]  # None in apis: refused above
 
 
 def _is_int(value: object) -> bool:

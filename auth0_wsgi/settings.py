@@ -10,8 +10,8 @@ docs/resource-server.md. A test keeps these keys equal to the options the parser
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypedDict
 
 __all__ = ["Auth0Settings", "ResourceServerSettings"]
 
@@ -28,6 +28,7 @@ class Auth0Settings(TypedDict, total=False):
     base_url: str | None
     secret: str | Sequence[str] | None
     audience: str | None
+    additional_audiences: str | Sequence[str] | None
     scope: str | Sequence[str] | None
     authorization_params: str | Mapping[str, str | int] | Sequence[str] | None
     login_path: str | None
@@ -36,6 +37,15 @@ class Auth0Settings(TypedDict, total=False):
     post_logout_redirect: str | None
     require_auth: bool | str | None
     public_paths: str | Sequence[str] | None
+    step_up: str | Sequence[str] | None
+    organization: str | None
+    on_login: str | Callable[..., Any] | None
+    on_logout: str | Callable[..., Any] | None
+    on_refresh: str | Callable[..., Any] | None
+    session_claims: str | Sequence[str] | None
+    fetch_userinfo: bool | str | None
+    attempt_silent_login: bool | str | None
+    pushed_authorization_requests: str | bool | None
     session_cookie_name: str | None
     session_rolling_duration: int | str | None
     session_absolute_duration: int | str | None
@@ -68,6 +78,7 @@ class ResourceServerSettings(TypedDict, total=False):
     audience: str | None
     required_scopes: str | Sequence[str] | None
     public_paths: str | Sequence[str] | None
+    step_up: str | Sequence[str] | None
     clock_skew: int | str | None
     http_timeout: float | str | None
     algorithms: str | Sequence[str] | None

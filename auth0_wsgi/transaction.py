@@ -21,7 +21,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from . import cookies
@@ -55,12 +55,15 @@ class LoginTransaction:
     code_verifier: str
     return_to: str
     created_at: int
+    # What this login asked of the provider beyond the configured parameters (acr_values, max_age,
+    # organization, invitation…): sent to /authorize, and what the callback checks the ID token against.
+    params: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, return_to: str, now: int) -> LoginTransaction:
+    def start(cls, return_to: str, now: int, params: dict[str, str] | None = None) -> LoginTransaction:
         # 256-bit state and nonce; a 64-character PKCE verifier (RFC 7636 allows 43-128).
         return cls(secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48),
-                   return_to, now)
+                   return_to, now, dict(params or {}))
 
     @property
     def cookie_name(self) -> str:
@@ -113,13 +116,13 @@ class Transactions:
         self._clock = clock
         self._consumed: ExpiringMap[str, bool] = ExpiringMap(MAX_CONSUMED, clock)
 
-    def begin(self, return_to: str, environ: WSGIEnvironment, index_path: str
-              ) -> tuple[LoginTransaction, Headers]:
-        """A new transaction and its headers: its login cookie, the deletion of the oldest pending
-        login cookies beyond :data:`MAX_PENDING_LOGINS`, and the index cookie at ``index_path``
-        (the login route's path)."""
+    def begin(self, return_to: str, environ: WSGIEnvironment, index_path: str,
+              params: dict[str, str] | None = None) -> tuple[LoginTransaction, Headers]:
+        """A new transaction (asking ``params`` of the provider) and its headers: its login cookie,
+        the deletion of the oldest pending login cookies beyond :data:`MAX_PENDING_LOGINS`, and the
+        index cookie at ``index_path`` (the login route's path)."""
         now = int(self._clock())
-        tx = LoginTransaction.start(return_to, now)
+        tx = LoginTransaction.start(return_to, now, params)
         value = self._sealer.seal(json.dumps(asdict(tx), separators=(",", ":")).encode())
         evicted, index = _next_index(_read_index(environ), tx.cookie_name, now)
         return tx, [
@@ -164,5 +167,7 @@ def _decode(plaintext: bytes) -> LoginTransaction | None:
         return None
     texts = (tx.state, tx.nonce, tx.code_verifier, tx.return_to)
     if not all(isinstance(t, str) for t in texts) or not isinstance(tx.created_at, int):
+        return None
+    if not isinstance(tx.params, dict) or not all(isinstance(v, str) for v in tx.params.values()):
         return None
     return tx

@@ -1,0 +1,165 @@
+"""Step-up rules, pure: which paths need a stronger or more recent login, whether claims meet one,
+and the RFC 9470 challenge that says so.
+
+Both filters read the same ``step_up`` option, one rule a line::
+
+    /admin    acr_values=http://schemas.openid.net/pape/policies/2007/06/multi-factor
+    /billing  max_age=300
+    /payouts  acr_values=http://schemas.openid.net/pape/policies/2007/06/multi-factor max_age=600
+
+``acr_values`` lists acceptable values separated by commas (spaces separate the parts of a rule).
+The longest matching prefix wins, by whole segments, as ``public_paths`` match. The login filter
+checks the ID token's claims, the API filter the access token's: ``acr`` one of ``acr_values`` (or,
+for Auth0's multi-factor policy, ``amr`` containing ``mfa``: Auth0 sets ``amr`` and, unless asked
+for exactly that policy, not always ``acr``), and ``auth_time`` no older than ``max_age``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .paths import may_resolve_elsewhere, path_is_under
+
+MFA_POLICY = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+MAX_MAX_AGE = 10 * 365 * 86400
+# An acr value is a URI or a short name: no spaces, no quotes, no commas (RFC 9470 challenges quote it).
+_ACR_VALUE = re.compile(r"^[\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]{1,256}$")
+_CHALLENGE_PARAM = re.compile(r'([a-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class StepUpRule:
+    """What a login must have achieved: one of ``acr_values`` (empty: any), and ``auth_time`` no
+    older than ``max_age`` seconds (None: any age). ``prefix`` is the path it guards ('' when the
+    rule comes from a view or an API challenge rather than the option)."""
+
+    acr_values: tuple[str, ...] = ()
+    max_age: int | None = None
+    prefix: str = ""
+
+    def authorize_params(self) -> dict[str, str]:
+        """The ``/authorize`` parameters that ask the provider for this rule."""
+        params: dict[str, str] = {}
+        if self.acr_values:
+            params["acr_values"] = " ".join(self.acr_values)
+        if self.max_age is not None:
+            params["max_age"] = str(self.max_age)
+        return params
+
+
+def parse_rules(value: Any) -> tuple[StepUpRule, ...]:
+    """The ``step_up`` option: one rule a line (or a list of lines), as the module docstring says.
+
+    :raises ValueError: naming the line that is wrong.
+    """
+    lines = value.splitlines() if isinstance(value, str) else list(value)
+    rules: dict[str, StepUpRule] = {}
+    for raw in lines:
+        if not isinstance(raw, str):
+            raise ValueError(f"{raw!r} is not a line of text")
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        rule = _parse_rule(line)
+        if rule.prefix in rules:
+            raise ValueError(f"{rule.prefix!r} has two rules")
+        rules[rule.prefix] = rule
+    return tuple(rules.values())
+
+
+def _parse_rule(line: str) -> StepUpRule:
+    prefix, *parts = line.split()
+    if not prefix.startswith("/") or any(c in prefix for c in "?#"):
+        raise ValueError(f"{line!r} does not start with an absolute path")
+    acr_values: tuple[str, ...] = ()
+    max_age: int | None = None
+    for part in parts:
+        name, sep, text = part.partition("=")
+        if name == "acr_values" and sep and not acr_values:
+            acr_values = tuple(v for v in text.split(",") if v)
+            if not acr_values or not all(_ACR_VALUE.match(v) for v in acr_values):
+                raise ValueError(f"{line!r}: acr_values must be values separated by commas")
+        elif name == "max_age" and sep and max_age is None:
+            if not (text.isascii() and text.isdigit() and int(text) <= MAX_MAX_AGE):
+                raise ValueError(f"{line!r}: max_age must be a whole number of seconds")
+            max_age = int(text)
+        else:
+            raise ValueError(f"{line!r}: {part!r} is not acr_values=… or max_age=… (each at most once)")
+    if not acr_values and max_age is None:
+        raise ValueError(f"{line!r} names neither acr_values nor max_age")
+    return StepUpRule(acr_values, max_age, prefix.rstrip("/") or "/")
+
+
+def rule_for(path: str, rules: tuple[StepUpRule, ...]) -> StepUpRule | None:
+    """The rule of the longest prefix that covers ``path`` (whole segments), or None.
+
+    A path that another layer could resolve elsewhere (``/public/..;/admin``: :mod:`paths`) could
+    land under any prefix: it gets every rule at once (an ``acr`` each accepts, the shortest
+    ``max_age``). No honest link looks like that, so meeting a rule that may be impossible is fine.
+    """
+    if rules and may_resolve_elsewhere(path):
+        return _strictest(rules, path)
+    best: StepUpRule | None = None
+    for rule in rules:
+        if path_is_under(path, (rule.prefix,)) and (best is None or len(rule.prefix) > len(best.prefix)):
+            best = rule
+    return best
+
+
+def _strictest(rules: tuple[StepUpRule, ...], path: str) -> StepUpRule:
+    acr_sets = [set(rule.acr_values) for rule in rules if rule.acr_values]
+    acr_values = tuple(sorted(set.intersection(*acr_sets))) if acr_sets else ()
+    if acr_sets and not acr_values:
+        acr_values = ("-",)  # no value meets every rule: nothing can
+    ages = [rule.max_age for rule in rules if rule.max_age is not None]
+    return StepUpRule(acr_values, min(ages) if ages else None, path)
+
+
+def unmet(claims: Mapping[str, Any], rule: StepUpRule, *, now: int, leeway: int = 0) -> str | None:
+    """Why ``claims`` fall short of ``rule`` (a short reason for the log), or None when they meet it."""
+    if rule.acr_values and not _acr_met(claims, rule.acr_values):
+        return "acr"
+    if rule.max_age is not None:
+        auth_time = claims.get("auth_time")
+        if isinstance(auth_time, bool) or not isinstance(auth_time, (int, float)):
+            return "auth_time missing"
+        if now - auth_time > rule.max_age + leeway:
+            return "auth_time too old"
+    return None
+
+
+def _acr_met(claims: Mapping[str, Any], acr_values: tuple[str, ...]) -> bool:
+    acr = claims.get("acr")
+    if isinstance(acr, str) and acr in acr_values:
+        return True
+    amr = claims.get("amr")
+    return MFA_POLICY in acr_values and isinstance(amr, list) and "mfa" in amr
+
+
+def challenge(rule: StepUpRule, description: str = "A stronger or more recent login is required.") -> str:
+    """The RFC 9470 ``WWW-Authenticate`` value asking for ``rule``."""
+    params = ['error="insufficient_user_authentication"', f'error_description="{description}"']
+    if rule.acr_values:
+        params.append(f'acr_values="{" ".join(rule.acr_values)}"')
+    if rule.max_age is not None:
+        params.append(f'max_age="{rule.max_age}"')
+    return "Bearer " + ", ".join(params)
+
+
+def from_challenge(header: str) -> StepUpRule | None:
+    """The rule an RFC 9470 challenge asks for (``WWW-Authenticate`` of a 401), or None when the
+    header is not an ``insufficient_user_authentication`` Bearer challenge. Untrusted input: values
+    that are not well-formed acr values or ages are dropped."""
+    if header[:7].lower() != "bearer ":
+        return None
+    found = _CHALLENGE_PARAM.finditer(header[:4096])
+    params = {m[1].lower(): m[2] if m[2] is not None else m[3] for m in found}
+    if params.get("error") != "insufficient_user_authentication":
+        return None
+    acr_values = tuple(v for v in params.get("acr_values", "").split() if _ACR_VALUE.match(v))
+    age = params.get("max_age", "")
+    max_age = int(age) if age.isascii() and age.isdigit() and int(age) <= MAX_MAX_AGE else None
+    return StepUpRule(acr_values, max_age)
