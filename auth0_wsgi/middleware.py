@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from webob import Request, Response
 
-from . import backchannel, handlers, responses, stores
+from . import backchannel, callback, handlers, logout, responses, stores
 from . import environ as keys
 from .config import Config
 from .cookies import CookieOptions
@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 Route = Callable[[Request, handlers.Collaborators], Response]
 # The handler of each route of ``Config.routes``, where the routes and their paths are declared.
-HANDLERS: dict[str, Route] = {"login": handlers.login, "callback": handlers.callback,
-                              "logout": handlers.logout, "backchannel_logout": backchannel.backchannel_logout}
+HANDLERS: dict[str, Route] = {"login": handlers.login, "callback": callback.callback,
+                              "logout": logout.logout, "backchannel_logout": backchannel.backchannel_logout}
 
 
 class Auth0Middleware:
