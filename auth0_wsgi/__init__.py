@@ -5,20 +5,23 @@ from __future__ import annotations
 from .api import api_session
 from .config import Config
 from .environ import get_access_token, get_id_token, get_user, refresh_access_token
-from .errors import Auth0WSGIError, ConfigError
+from .errors import AudienceRefused, Auth0WSGIError, ConfigError, LoginRefused, StepUpRequired
 from .middleware import Auth0Middleware
 from .resource_server import ResourceServerMiddleware, get_claims, has_scopes, requires_scopes
 from .settings import Auth0Settings, ResourceServerSettings
 
 __version__ = "0.1.0"
 __all__ = [
+    "AudienceRefused",
     "Auth0Middleware",
     "Auth0Settings",
     "Auth0WSGIError",
     "Config",
     "ConfigError",
+    "LoginRefused",
     "ResourceServerMiddleware",
     "ResourceServerSettings",
+    "StepUpRequired",
     "api_session",
     "get_access_token",
     "get_claims",
