@@ -10,6 +10,7 @@ import json
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -23,12 +24,16 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "local_idp"))
 
 from local_idp import (
+    MFA_POLICY,
+    Api,
     Client,
     LocalIdP,
+    Organization,
     confirm_logout,
     ensure_installed,
     follow_redirects,
     login_via_form,
+    submit_one_time_code,
 )
 
 from tests.support.real_idp import require_local_idp
@@ -40,6 +45,9 @@ POST_LOGOUT_URI = "http://127.0.0.1:9/logged-out"
 AUDIENCE = "https://api.example.com"
 ACCESS_TOKEN_TTL = 7
 FULL_SCOPE = "openid profile email offline_access read:messages"
+BILLING = "https://billing.example.com"
+APIS = [Api(AUDIENCE, "read:messages write:messages"), Api(BILLING, "read:invoices write:invoices")]
+ACME = Organization("org_abc123", "acme", ["inv_xyz"])
 
 POST_CLIENT = Client("post-app", "post-secret", [REDIRECT_URI], [POST_LOGOUT_URI])
 BASIC_CLIENT = Client(
@@ -48,6 +56,7 @@ BASIC_CLIENT = Client(
     [REDIRECT_URI],
     token_endpoint_auth_method="client_secret_basic",
     id_token_signed_response_alg="HS256",
+    apis=[AUDIENCE],  # its MRRT policy leaves out BILLING
 )
 
 
@@ -59,7 +68,9 @@ def require_provider() -> None:
 @pytest.fixture(scope="module")
 def idp() -> Iterator[LocalIdP]:
     require_provider()
-    with LocalIdP([POST_CLIENT, BASIC_CLIENT], access_token_ttl=ACCESS_TOKEN_TTL) as provider:
+    with LocalIdP(
+        [POST_CLIENT, BASIC_CLIENT], access_token_ttl=ACCESS_TOKEN_TTL, apis=APIS, organizations=[ACME]
+    ) as provider:
         yield provider
 
 
@@ -119,7 +130,8 @@ class Authorization:
     verifier: str
 
 
-def authorize_url(discovery: dict[str, Any], client: Client, **params: str) -> tuple[str, str, str, str]:
+def authorization_params(client: Client, **params: str) -> tuple[dict[str, str], str, str, str]:
+    """The code flow's authorization request parameters, and its nonce, state and PKCE verifier."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     nonce, state = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
@@ -135,6 +147,11 @@ def authorize_url(discovery: dict[str, Any], client: Client, **params: str) -> t
         "code_challenge_method": "S256",
         **params,
     }
+    return query, nonce, state, verifier
+
+
+def authorize_url(discovery: dict[str, Any], client: Client, **params: str) -> tuple[str, str, str, str]:
+    query, nonce, state, verifier = authorization_params(client, **params)
     return f"{discovery['authorization_endpoint']}?{urlencode(query)}", nonce, state, verifier
 
 
@@ -181,8 +198,44 @@ def redeem(discovery: dict[str, Any], client: Client, authorization: Authorizati
     return tokens
 
 
-def refresh(discovery: dict[str, Any], client: Client, refresh_token: str) -> requests.Response:
-    return token_request(discovery, client, {"grant_type": "refresh_token", "refresh_token": refresh_token})
+def refresh(
+    discovery: dict[str, Any], client: Client, refresh_token: str, **params: str
+) -> requests.Response:
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, **params}
+    return token_request(discovery, client, data)
+
+
+def refreshed(discovery: dict[str, Any], client: Client, refresh_token: str, **params: str) -> dict[str, Any]:
+    response = refresh(discovery, client, refresh_token, **params)
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+def open_authorize(http: requests.Session, url: str) -> requests.Response:
+    """GET an authorization URL and follow the provider's redirects up to a page or the RP."""
+    return follow_redirects(http, http.get(url, allow_redirects=False, timeout=10), REDIRECT_URI)
+
+
+def log_in_silently(
+    http: requests.Session, discovery: dict[str, Any], client: Client, **params: str
+) -> Authorization:
+    """The code flow for a browser with a provider session: no page on the way."""
+    url, nonce, state, verifier = authorize_url(discovery, client, **params)
+    return Authorization(callback_params(open_authorize(http, url)), nonce, state, verifier)
+
+
+def log_in_with_mfa(
+    http: requests.Session, discovery: dict[str, Any], client: Client, **params: str
+) -> Authorization:
+    """The code flow with step-up: password form, then the one-time-code page."""
+    url, nonce, state, verifier = authorize_url(discovery, client, acr_values=MFA_POLICY, **params)
+    login_page = open_authorize(http, url)
+    assert 'name="login"' in login_page.text, login_page.text
+    code_page = login_via_form(http, login_page, stop_at_redirect_to=REDIRECT_URI)
+    assert code_page.status_code == 200 and 'name="otp"' in code_page.text, code_page.text
+    final = submit_one_time_code(http, code_page, stop_at_redirect_to=REDIRECT_URI)
+    return Authorization(callback_params(final), nonce, state, verifier)
 
 
 # ------------------------------------------------------------------ tests
@@ -402,3 +455,272 @@ def test_startup_failure_reports_stderr() -> None:
     with pytest.raises(RuntimeError, match="exited with code") as error, LocalIdP([bad]):
         pass
     assert "redirect_uris" in str(error.value)
+
+
+# ------------------------------------------- multi-resource refresh tokens
+
+
+def test_refresh_token_gets_access_tokens_for_other_apis(
+    idp: LocalIdP, discovery: dict[str, Any], browser: requests.Session
+) -> None:
+    tokens = redeem(discovery, POST_CLIENT, log_in(browser, discovery, POST_CLIENT))
+
+    # Without scope: every scope of the API, for that API alone.
+    billing = refreshed(discovery, POST_CLIENT, tokens["refresh_token"], audience=BILLING)
+    assert billing["refresh_token"] != tokens["refresh_token"]  # rotated as usual
+    _, access_token = jwt_parts(billing["access_token"])
+    assert access_token["aud"] == [BILLING, idp.url("userinfo")]
+    api_scopes = set(access_token["scope"].split()) - {"openid", "profile", "email", "offline_access"}
+    assert api_scopes == {"read:invoices", "write:invoices"}
+    assert set(billing["scope"].split()) == set(access_token["scope"].split())
+    assert jwt_parts(billing["id_token"])[1]["sub"] == "alice"
+
+    # With scope: only what was asked; no openid, so no userinfo audience.
+    narrow = refreshed(
+        discovery, POST_CLIENT, billing["refresh_token"], audience=BILLING, scope="read:invoices"
+    )
+    _, access_token = jwt_parts(narrow["access_token"])
+    assert access_token["aud"] == BILLING and access_token["scope"] == "read:invoices"
+
+    # Without audience: the login's API, as before.
+    again = refreshed(discovery, POST_CLIENT, narrow["refresh_token"])
+    _, access_token = jwt_parts(again["access_token"])
+    assert access_token["aud"] == [AUDIENCE, idp.url("userinfo")]
+    assert set(access_token["scope"].split()) == set(FULL_SCOPE.split())
+
+
+def test_refresh_for_an_api_outside_the_policy_is_refused(
+    discovery: dict[str, Any], browser: requests.Session
+) -> None:
+    tokens = redeem(discovery, BASIC_CLIENT, log_in(browser, discovery, BASIC_CLIENT))
+    for audience in (BILLING, "https://unknown.example.com"):  # not in its policy; no such API
+        response = refresh(discovery, BASIC_CLIENT, tokens["refresh_token"], audience=audience)
+        assert response.status_code == 403, response.text
+        assert response.json()["error"] == "access_denied"
+    # A refused request does not use up the refresh token.
+    same = refreshed(discovery, BASIC_CLIENT, tokens["refresh_token"], audience=AUDIENCE)
+    assert AUDIENCE in jwt_parts(same["access_token"])[1]["aud"]
+
+
+def test_the_logins_own_api_needs_no_policy() -> None:
+    require_provider()
+    narrow = Client("narrow-app", "narrow-secret", [REDIRECT_URI], apis=[BILLING])
+    with requests.Session() as browser, LocalIdP([narrow], apis=APIS) as idp:
+        discovery = requests.get(idp.url(".well-known/openid-configuration"), timeout=10).json()
+        tokens = redeem(discovery, narrow, log_in(browser, discovery, narrow))  # audience=AUDIENCE
+        own = refreshed(discovery, narrow, tokens["refresh_token"], audience=AUDIENCE)
+        assert jwt_parts(own["access_token"])[1]["aud"][0] == AUDIENCE
+        billing = refreshed(discovery, narrow, own["refresh_token"], audience=BILLING)
+        assert jwt_parts(billing["access_token"])[1]["aud"][0] == BILLING
+
+
+# ------------------------------------------------------- step-up (MFA)
+
+
+def test_step_up_asks_for_a_one_time_code(
+    idp: LocalIdP, discovery: dict[str, Any], browser: requests.Session
+) -> None:
+    url, *_ = authorize_url(discovery, POST_CLIENT, acr_values=MFA_POLICY)
+    code_page = login_via_form(browser, open_authorize(browser, url), stop_at_redirect_to=REDIRECT_URI)
+    assert 'name="otp"' in code_page.text
+    retry = submit_one_time_code(browser, code_page, "12ab56", stop_at_redirect_to=REDIRECT_URI)
+    assert retry.status_code == 200 and 'role="alert"' in retry.text  # not 6 digits: asked again
+    final = submit_one_time_code(browser, retry, "654321", stop_at_redirect_to=REDIRECT_URI)
+    assert "code" in callback_params(final)
+
+    before = time.time()
+    tokens = redeem(discovery, POST_CLIENT, log_in_with_mfa(requests.Session(), discovery, POST_CLIENT))
+    _, id_token = jwt_parts(tokens["id_token"])
+    assert id_token["acr"] == MFA_POLICY and id_token["amr"] == ["mfa"]
+    assert before - 2 <= id_token["auth_time"] <= time.time() + 1
+
+    # Refreshed ID tokens keep the original login's acr, amr and auth_time.
+    first = refreshed(discovery, POST_CLIENT, tokens["refresh_token"])
+    second = refreshed(discovery, POST_CLIENT, first["refresh_token"], audience=BILLING)
+    for refreshed_tokens in (first, second):
+        _, again = jwt_parts(refreshed_tokens["id_token"])
+        login = (again["acr"], again["amr"], again["auth_time"])
+        assert login == (MFA_POLICY, ["mfa"], id_token["auth_time"])
+
+
+def test_step_up_of_a_session_without_mfa(discovery: dict[str, Any], browser: requests.Session) -> None:
+    plain = redeem(discovery, POST_CLIENT, log_in(browser, discovery, POST_CLIENT))
+    _, id_token = jwt_parts(plain["id_token"])
+    assert "amr" not in id_token and id_token.get("acr") != MFA_POLICY
+    assert "amr" not in jwt_parts(refreshed(discovery, POST_CLIENT, plain["refresh_token"])["id_token"])[1]
+
+    # The session lives, yet MFA asks for the login again, then the code.
+    stepped = redeem(discovery, POST_CLIENT, log_in_with_mfa(browser, discovery, POST_CLIENT))
+    assert jwt_parts(stepped["id_token"])[1]["amr"] == ["mfa"]
+    # Once passed, MFA requests are silent for the session's life.
+    url, *_ = authorize_url(discovery, POST_CLIENT, acr_values=MFA_POLICY, prompt="none")
+    assert "code" in callback_params(browser.get(url, allow_redirects=False, timeout=10))
+
+
+def test_max_age_forces_a_new_login(discovery: dict[str, Any], browser: requests.Session) -> None:
+    tokens = redeem(discovery, POST_CLIENT, log_in(browser, discovery, POST_CLIENT))
+    auth_time = jwt_parts(tokens["id_token"])[1]["auth_time"]
+    time.sleep(2.1)  # auth_time has a one-second resolution
+
+    url, *_ = authorize_url(discovery, POST_CLIENT, max_age="3600")
+    assert "code" in callback_params(open_authorize(browser, url))  # young enough: silent
+    url, *_ = authorize_url(discovery, POST_CLIENT, max_age="1")
+    assert 'name="login"' in open_authorize(browser, url).text  # too old: the form again
+
+    fresh = redeem(discovery, POST_CLIENT, log_in(browser, discovery, POST_CLIENT, max_age="1"))
+    assert jwt_parts(fresh["id_token"])[1]["auth_time"] > auth_time
+
+
+# ------------------------------------------------------- organizations
+
+
+def test_organization_claims_in_tokens_and_after_refresh(
+    discovery: dict[str, Any], browser: requests.Session
+) -> None:
+    log_in(browser, discovery, POST_CLIENT)  # a provider session without organization
+    for organization in (ACME.name, ACME.id):
+        authorization = log_in_silently(browser, discovery, POST_CLIENT, organization=organization)
+        tokens = redeem(discovery, POST_CLIENT, authorization)
+        rotated = refreshed(discovery, POST_CLIENT, tokens["refresh_token"])
+        billing = refreshed(discovery, POST_CLIENT, rotated["refresh_token"], audience=BILLING)
+        for token_set in (tokens, rotated, billing):
+            for token in (token_set["id_token"], token_set["access_token"]):
+                _, claims = jwt_parts(token)
+                assert (claims["org_id"], claims["org_name"]) == (ACME.id, ACME.name)
+
+    # The same session, without organization: no organization in the tokens.
+    plain = redeem(discovery, POST_CLIENT, log_in_silently(browser, discovery, POST_CLIENT))
+    assert "org_id" not in jwt_parts(plain["id_token"])[1]
+    assert "org_id" not in jwt_parts(plain["access_token"])[1]
+
+
+def test_unknown_organization_or_invitation_is_an_error_redirect(
+    discovery: dict[str, Any], browser: requests.Session
+) -> None:
+    bad = [
+        {"organization": "org_unknown"},
+        {"organization": ACME.id, "invitation": "inv_unknown"},
+        {"invitation": "inv_xyz"},  # an invitation needs its organization
+    ]
+    for params in bad:
+        url, *_ = authorize_url(discovery, POST_CLIENT, **params)
+        callback = callback_params(browser.get(url, allow_redirects=False, timeout=10))
+        assert callback["error"] == "invalid_request", params
+
+    url, *_ = authorize_url(discovery, POST_CLIENT, organization=ACME.id, invitation="inv_xyz")
+    assert 'name="login"' in open_authorize(browser, url).text
+
+
+# ----------------------------------------------------------------- PAR
+
+
+def push(discovery: dict[str, Any], client: Client, params: dict[str, str]) -> requests.Response:
+    """POST to the PAR endpoint, with the client's token-endpoint authentication."""
+    endpoint = discovery["pushed_authorization_request_endpoint"]
+    if client.token_endpoint_auth_method == "client_secret_basic":
+        credentials = f"{quote(client.client_id, safe='')}:{quote(client.client_secret, safe='')}"
+        headers = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+        return requests.post(endpoint, data=params, headers=headers, timeout=10)
+    auth = {"client_id": client.client_id, "client_secret": client.client_secret}
+    return requests.post(endpoint, data={**params, **auth}, timeout=10)
+
+
+def par_url(discovery: dict[str, Any], client: Client, request_uri: str) -> str:
+    query = urlencode({"client_id": client.client_id, "request_uri": request_uri})
+    return f"{discovery['authorization_endpoint']}?{query}"
+
+
+def test_pushed_authorization_request_carries_audience_organization_and_acr(
+    idp: LocalIdP, discovery: dict[str, Any], browser: requests.Session
+) -> None:
+    assert discovery["pushed_authorization_request_endpoint"] == idp.url("oauth/par")
+    assert not discovery.get("require_pushed_authorization_requests")
+
+    params, nonce, state, verifier = authorization_params(
+        POST_CLIENT, organization=ACME.name, acr_values=MFA_POLICY
+    )
+    pushed = push(discovery, POST_CLIENT, params)
+    assert pushed.status_code == 201, pushed.text
+    assert pushed.json()["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
+
+    login_page = open_authorize(browser, par_url(discovery, POST_CLIENT, pushed.json()["request_uri"]))
+    code_page = login_via_form(browser, login_page, stop_at_redirect_to=REDIRECT_URI)
+    final = submit_one_time_code(browser, code_page, stop_at_redirect_to=REDIRECT_URI)
+    authorization = Authorization(callback_params(final), nonce, state, verifier)
+    assert authorization.callback["state"] == state
+    tokens = redeem(discovery, POST_CLIENT, authorization)
+    assert tokens["refresh_token"]  # offline_access kept, as through /authorize
+    _, id_token = jwt_parts(tokens["id_token"])
+    assert id_token["nonce"] == nonce and id_token["acr"] == MFA_POLICY and id_token["org_id"] == ACME.id
+    _, access_token = jwt_parts(tokens["access_token"])
+    assert access_token["aud"][0] == AUDIENCE and access_token["org_id"] == ACME.id
+
+    # Client authentication as at the token endpoint: basic works, a wrong secret does not.
+    basic_params, *_ = authorization_params(BASIC_CLIENT)
+    assert push(discovery, BASIC_CLIENT, basic_params).status_code == 201
+    wrong = Client(POST_CLIENT.client_id, "wrong", [REDIRECT_URI])
+    refused = push(discovery, wrong, params)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    # Pushed parameters are checked as /authorize checks them.
+    unknown_org, *_ = authorization_params(POST_CLIENT, organization="org_unknown")
+    assert push(discovery, POST_CLIENT, unknown_org).json()["error"] == "invalid_request"
+
+
+def test_require_par(browser: requests.Session) -> None:
+    require_provider()
+    with LocalIdP([POST_CLIENT], require_par=True) as idp:
+        discovery = requests.get(idp.url(".well-known/openid-configuration"), timeout=10).json()
+        assert discovery["require_pushed_authorization_requests"] is True
+
+        url, *_ = authorize_url(discovery, POST_CLIENT)
+        plain = browser.get(url, allow_redirects=False, timeout=10)
+        assert callback_params(plain)["error"] == "invalid_request"
+
+        params, *_ = authorization_params(POST_CLIENT)
+        pushed = push(discovery, POST_CLIENT, params)
+        assert pushed.status_code == 201, pushed.text
+        page = open_authorize(browser, par_url(discovery, POST_CLIENT, pushed.json()["request_uri"]))
+        assert "code" in callback_params(login_via_form(browser, page, stop_at_redirect_to=REDIRECT_URI))
+
+
+# --------------------------------------------------------- prompt=none
+
+
+def test_prompt_none(discovery: dict[str, Any], browser: requests.Session) -> None:
+    url, *_ = authorize_url(discovery, POST_CLIENT, prompt="none")
+    callback = callback_params(browser.get(url, allow_redirects=False, timeout=10))
+    assert callback["error"] == "login_required" and "code" not in callback
+
+    log_in(browser, discovery, POST_CLIENT)
+    url, *_ = authorize_url(discovery, POST_CLIENT, prompt="none")
+    # Straight back to the client with a code: no page, no provider redirect.
+    callback = callback_params(browser.get(url, allow_redirects=False, timeout=10))
+    assert "code" in callback and "error" not in callback
+
+
+# ------------------------------------------------------------ userinfo
+
+
+def test_userinfo_answers_the_api_access_token(discovery: dict[str, Any], browser: requests.Session) -> None:
+    tokens = redeem(discovery, POST_CLIENT, log_in(browser, discovery, POST_CLIENT, organization=ACME.id))
+
+    def userinfo(access_token: str) -> requests.Response:
+        bearer = {"Authorization": f"Bearer {access_token}"}
+        return requests.get(discovery["userinfo_endpoint"], headers=bearer, timeout=10)
+
+    response = userinfo(tokens["access_token"])
+    assert response.status_code == 200, response.text
+    claims = response.json()
+    assert claims["sub"] == "alice" and claims["name"] == "Alice Example"
+    assert claims["email"] == "alice@example.com" and claims["org_id"] == ACME.id
+
+    header, payload, signature = tokens["access_token"].split(".")
+    forged = json.loads(b64url_decode(payload)) | {"sub": "mallory"}
+    forged_payload = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
+    assert userinfo(f"{header}.{forged_payload}.{signature}").status_code == 401
+
+    # An access token without openid has no userinfo audience.
+    narrow = refreshed(
+        discovery, POST_CLIENT, tokens["refresh_token"], audience=BILLING, scope="read:invoices"
+    )
+    assert userinfo(narrow["access_token"]).status_code == 401

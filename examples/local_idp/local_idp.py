@@ -41,7 +41,26 @@ SERVER = HERE / "server.mjs"
 READY_PREFIX = "LOCAL_IDP_READY "
 DEFAULT_AUDIENCE = "https://api.example.com"
 ANY_PASSWORD = "any password"  # the development login form accepts every password
+ONE_TIME_CODE = "123456"  # the step-up (MFA) page accepts any 6 digits
+MFA_POLICY = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"  # acr_values for step-up
 SECRET_VARIABLE = "LOCAL_IDP_CLIENT_SECRET"  # the CLI's client secret, kept out of its command line
+
+
+@dataclass
+class Api:
+    """An Auth0 API (resource server): its identifier (the audience) and its scopes."""
+
+    identifier: str
+    scopes: str = ""
+
+
+@dataclass
+class Organization:
+    """An Auth0 Organization; invitations are the tickets accepted with its id."""
+
+    id: str
+    name: str
+    invitations: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -56,6 +75,7 @@ class Client:
     id_token_signed_response_alg: str = "RS256"
     backchannel_logout_uri: str | None = None
     jwks: dict[str, object] | None = None  # the client's public keys, for private_key_jwt
+    apis: list[str] | None = None  # MRRT policy: API identifiers it may refresh for (None: all)
 
     def metadata(self) -> dict[str, object]:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -85,9 +105,15 @@ class LocalIdP:
         port: int = 0,
         node: str = "node",
         echo_stderr: bool = False,
+        apis: list[Api] | None = None,
+        organizations: list[Organization] | None = None,
+        require_par: bool = False,
     ) -> None:
         self.clients = clients
-        self.audience = audience
+        self.audience = audience  # the first API; `apis` adds more (see server.mjs)
+        self.apis = apis or []
+        self.organizations = organizations or []
+        self.require_par = require_par
         self.access_token_ttl = access_token_ttl
         self.port = port
         self.issuer = ""
@@ -106,6 +132,9 @@ class LocalIdP:
             "port": self.port,
             "audience": self.audience,
             "access_token_ttl": self.access_token_ttl,
+            "apis": [asdict(api) for api in self.apis],
+            "organizations": [asdict(org) for org in self.organizations],
+            "require_par": self.require_par,
             "clients": [client.metadata() for client in self.clients],
         }
 
@@ -275,6 +304,18 @@ def login_via_form(
     redirect whose Location starts with it is returned unfollowed."""
     fields = {"prompt": "login", "login": user, "password": ANY_PASSWORD}
     return _submit_form(http, response, fields, stop_at_redirect_to)
+
+
+def submit_one_time_code(
+    http: requests.Session,
+    response: requests.Response,
+    code: str = ONE_TIME_CODE,
+    *,
+    stop_at_redirect_to: str | None = None,
+) -> requests.Response:
+    """Given the step-up page that login_via_form returned (after acr_values asked for
+    MFA_POLICY), submit the one-time code and follow redirects like login_via_form."""
+    return _submit_form(http, response, {"otp": code}, stop_at_redirect_to)
 
 
 def confirm_logout(

@@ -10,7 +10,17 @@ from tests.support.servers import require_component
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "local_idp"))
 
 import local_idp
-from local_idp import Client, LocalIdP, confirm_logout, follow_redirects, login_via_form
+from local_idp import (
+    MFA_POLICY,
+    Api,
+    Client,
+    LocalIdP,
+    Organization,
+    confirm_logout,
+    follow_redirects,
+    login_via_form,
+    submit_one_time_code,
+)
 
 
 def require_local_idp() -> None:
@@ -20,4 +30,15 @@ def require_local_idp() -> None:
         require_component(False, f"the local provider ({error})")
 
 
-__all__ = ["Client", "LocalIdP", "confirm_logout", "follow_redirects", "login_via_form", "require_local_idp"]
+__all__ = [
+    "MFA_POLICY",
+    "Api",
+    "Client",
+    "LocalIdP",
+    "Organization",
+    "confirm_logout",
+    "follow_redirects",
+    "login_via_form",
+    "require_local_idp",
+    "submit_one_time_code",
+]
