@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,33 +20,15 @@ from tests.support.gunicorn import gunicorn
 from tests.support.http import JSON
 from tests.support.logout_tokens import logout_token
 from tests.support.redis_server import RedisServer
+from tests.support.redis_sets import REDIS_FIXTURES, REDIS_PARAMS
 from tests.support.servers import free_port
-
-DEADLINE = 1.0  # seconds: the issue's bound for a change anywhere to reach every process
-
-
-def _records(app: Any) -> TrackedRecords:
-    backend = app.app.store.backend
-    assert isinstance(backend, TrackingBackend), "session_cache = tracking is the default for redis://"
-    return backend.records
-
-
-def _within(seconds: float, condition: Callable[[], bool]) -> float | None:
-    """Seconds until ``condition()`` held, polled (real time: another thread or process must act), or
-    None if it did not within ``seconds``."""
-    start = time.monotonic()
-    while True:
-        if condition():
-            return time.monotonic() - start
-        if time.monotonic() - start > seconds:
-            return None
-        time.sleep(0.002)
+from tests.support.tracking import DEADLINE, tracked_records, within
 
 
 def _cached(app: Any) -> None:
     """Waits until this middleware's listener is subscribed, then reads the session into its cache."""
-    records = _records(app)
-    assert _within(5, lambda: records.live) is not None, "the listener never subscribed"
+    records = tracked_records(app)
+    assert within(5, lambda: records.live) is not None, "the listener never subscribed"
     app.get("/x", headers=JSON, status=200)  # a read while live: kept
     assert records._entries, "the record was not cached"
 
@@ -64,15 +45,20 @@ def _counting_reads(app: Any) -> list[str]:
     return reads
 
 
-@pytest.fixture
-def two_processes(build_app, redis_url):
-    """Two middlewares on one Redis, as two workers would be (each with its own listener and cache)."""
-    worker_a, worker_b = build_app(session_store=redis_url), build_app(session_store=redis_url)
+def _two(build_app: Any, url: str) -> tuple[Any, Any]:
+    """Two middlewares on one Redis, as two workers would be (each with its own listeners and cache)."""
+    worker_a, worker_b = build_app(session_store=url), build_app(session_store=url)
     log_in(worker_a)
     worker_b.set_cookie("auth0_session", worker_a.cookies["auth0_session"])
     _cached(worker_a)
     _cached(worker_b)
     return worker_a, worker_b
+
+
+@pytest.fixture(params=REDIS_PARAMS)
+def two_processes(request, build_app):
+    """:func:`_two` on each kind of Redis: one node, a Sentinel set's master, every Cluster master."""
+    return _two(build_app, request.getfixturevalue(REDIS_FIXTURES[request.param]))
 
 
 def test_a_cached_record_spares_redis(two_processes):
@@ -86,7 +72,7 @@ def test_a_cached_record_spares_redis(two_processes):
 def test_a_logout_through_one_process_is_refused_by_the_other_within_a_second(two_processes):
     worker_a, worker_b = two_processes
     worker_a.get("/logout")
-    elapsed = _within(DEADLINE, lambda: _refuses(worker_b))
+    elapsed = within(DEADLINE, lambda: _refuses(worker_b))
     assert elapsed is not None, "the other process still served the logged-out session after 1 s"
 
 
@@ -94,7 +80,7 @@ def test_a_backchannel_logout_through_one_process_is_refused_by_the_other_within
                                                                                           fake):
     worker_a, worker_b = two_processes
     worker_a.post("/backchannel-logout", {"logout_token": logout_token(fake)}, status=200)
-    elapsed = _within(DEADLINE, lambda: _refuses(worker_b))
+    elapsed = within(DEADLINE, lambda: _refuses(worker_b))
     assert elapsed is not None, "the other process still served the ended session after 1 s"
 
 
@@ -110,32 +96,32 @@ def test_a_refresh_through_one_process_reaches_the_other_within_a_second(build_a
     clock_a.advance(fake.access_token_ttl - 30)  # inside the 60 s leeway
     new = worker_a.get("/x", headers=JSON).json["auth0.access_token"]
     assert new != old and fake.counts["grant:refresh_token"] == 1
-    elapsed = _within(DEADLINE, lambda: worker_b.get("/x", headers=JSON).json["auth0.access_token"] == new)
+    elapsed = within(DEADLINE, lambda: worker_b.get("/x", headers=JSON).json["auth0.access_token"] == new)
     assert elapsed is not None, "the other process still served the old token after 1 s"
     assert fake.counts["grant:refresh_token"] == 1  # it read the new record, it did not refresh itself
 
 
 def test_with_the_invalidation_connection_cut_every_request_reads_redis_until_it_is_back(
-        two_processes, redis_url, monkeypatch):
-    _, worker_b = two_processes
-    records = _records(worker_b)
-    subscribe = records._subscribe
+        build_app, redis_url, monkeypatch):
+    _, worker_b = _two(build_app, redis_url)
+    records = tracked_records(worker_b)
+    subscribe = records.subscribe
     reconnect = {"allowed": False}
 
-    def gated() -> Any:
+    def gated(*args: Any, **kwargs: Any) -> Any:
         if not reconnect["allowed"]:
             raise redis.ConnectionError("held down by the test")
-        return subscribe()
-    monkeypatch.setattr(records, "_subscribe", gated)
-    redis.Redis.from_url(redis_url).client_kill_filter(_id=records.listener_id)
-    assert _within(5, lambda: not records.live) is not None
+        return subscribe(*args, **kwargs)
+    monkeypatch.setattr(records, "subscribe", gated)
+    redis.Redis.from_url(redis_url).client_kill_filter(_id=records.listener_ids[""])
+    assert within(5, lambda: not records.live) is not None
     reads = _counting_reads(worker_b)
     for _ in range(5):
         worker_b.get("/x", headers=JSON, status=200)
     assert len(reads) == 5  # no cached record while nobody tells this process of changes
 
     reconnect["allowed"] = True
-    assert _within(5, lambda: records.live) is not None, "the listener did not come back"
+    assert within(5, lambda: records.live) is not None, "the listener did not come back"
     worker_b.get("/x", headers=JSON, status=200)  # read once, while live: kept
     for _ in range(5):
         worker_b.get("/x", headers=JSON, status=200)
@@ -148,13 +134,13 @@ def test_a_redis_restart_empties_the_cache_and_the_listener_comes_back(build_app
         worker = build_app(session_store=server.url)
         log_in(worker)
         _cached(worker)
-        records = _records(worker)
+        records = tracked_records(worker)
         server.stop()
-        assert _within(5, lambda: not records.live) is not None
+        assert within(5, lambda: not records.live) is not None
         assert not records._entries
         worker.get("/x", headers=JSON, status=503)  # never a cached record while Redis is away
         server.start()  # empty: the session is gone, and the cache must not remember it
-        assert _within(5, lambda: records.live) is not None
+        assert within(5, lambda: records.live) is not None
         worker.get("/x", headers=JSON, status=401)
     finally:
         server.stop()
@@ -171,7 +157,7 @@ def test_a_cached_record_is_never_served_past_its_own_lifetime(build_app, redis_
 
 def test_an_invalidation_that_overtakes_the_read_it_makes_stale_keeps_it_out(redis_url):
     records = TrackedRecords(redis.Redis.from_url(redis_url), "auth0wsgi:test-race:")
-    assert _within(5, lambda: records.live) is not None
+    assert within(5, lambda: records.live) is not None
     token = records.begin("auth0wsgi:test-race:k")
     records.drop(["auth0wsgi:test-race:k"])  # the invalidation of a write that followed our read
     records.offer("auth0wsgi:test-race:k", token, (b"stale", 1))
@@ -180,7 +166,7 @@ def test_an_invalidation_that_overtakes_the_read_it_makes_stale_keeps_it_out(red
     records.offer("auth0wsgi:test-race:k", token, (b"fresh", 2))
     assert records.get("auth0wsgi:test-race:k") == (b"fresh", 2)
     redis.Redis.from_url(redis_url).set("auth0wsgi:test-race:k", b"x", ex=5)  # anyone's write
-    assert _within(DEADLINE, lambda: records.get("auth0wsgi:test-race:k") is None) is not None
+    assert within(DEADLINE, lambda: records.get("auth0wsgi:test-race:k") is None) is not None
 
 
 def test_session_cache_off_reads_redis_on_every_request(build_app, redis_url):
@@ -249,6 +235,6 @@ def test_a_logout_reaches_every_gunicorn_worker_within_a_second(fake, redis_url,
             else:
                 refused.add(body["pid"])
             return len(refused) == 2
-        elapsed = _within(DEADLINE, every_worker_refuses)
+        elapsed = within(DEADLINE, every_worker_refuses)
         assert elapsed is not None, f"after 1 s only workers {refused} refused the logged-out cookie"
         print(f"logout to the last worker's refusal: {elapsed * 1000:.1f} ms")

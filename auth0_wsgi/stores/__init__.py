@@ -9,8 +9,8 @@ place where back-channel logouts take effect:
 | ``memory`` | this process | this process | deletes the records |
 | ``redis://…`` | Redis | Redis lock + result cache | deletes the records |
 
-With a single-node ``redis://`` store, ``session_cache = tracking`` (the default) keeps the records
-each process has read while Redis reports every change to them (``redis_tracking.py``).
+With a Redis store (one node, Sentinel or Cluster), ``session_cache = tracking`` (the default) keeps
+the records each process has read while Redis reports every change to them (``redis_tracking.py``).
 
 A Redis URL may name one node, a Sentinel set or a Cluster (``redis+sentinel://``,
 ``redis+cluster://``): redis_connect.py makes the client.
@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import redis_urls
 from ..config import Config
 from ..cookies import CookieOptions
 from ..coordination import FileCoordinator, LocalCoordinator, RefreshCoordinator
@@ -88,8 +87,8 @@ def build(config: Config, lifetime: Lifetime, options: CookieOptions, clock: Cal
 
 def tracked(config: Config, client: redis.Redis, backend: RedisBackend) -> RecordBackend:
     """``session_cache = tracking``: records kept in each process while Redis reports every change to
-    it (redis_tracking.py). One node's tracking covers one node's keys: single-node URLs only."""
-    if config.session_cache != "tracking" or redis_urls.is_multi_node(config.session_store):
+    it (redis_tracking.py): one listener per master (one node, a Sentinel set's, each of a Cluster's)."""
+    if config.session_cache != "tracking":
         return backend
     from .redis_tracking import TrackedRecords, TrackingBackend
 

@@ -23,7 +23,7 @@ from ..logs import get_logger
 from ..redis_urls import redact
 from ..revocation import MemoryRevocations
 from ..session import Session
-from .redis_connect import ERRORS, WHERE, connect
+from .redis_connect import ERRORS, WHERE, connect, hash_reader
 
 __all__ = ["RedisBackend", "RedisCoordinator", "RedisRevocations", "connect", "warn_if_unreachable"]
 
@@ -111,6 +111,7 @@ class RedisBackend:
         self._redis = client
         self._call = functools.partial(_guarded, client)  # errors name this server in the log
         self._namespace = namespace
+        self._hgetall = hash_reader(client)
         self._write_script = client.register_script(_WRITE)
         self._index_script = client.register_script(_INDEX)
 
@@ -119,7 +120,7 @@ class RedisBackend:
         return self._namespace + key
 
     def read(self, key: str) -> tuple[bytes, int] | None:
-        fields = self._call(lambda: self._redis.hgetall(self.redis_key(key)))
+        fields = self._call(functools.partial(self._hgetall, self._namespace + key))
         data, version = _raw(fields.get(b"d")), fields.get(b"v")
         if data is None or version is None:
             return None

@@ -1,6 +1,6 @@
 """Records kept in process while Redis tells us of every change (``session_cache = tracking``).
 
-Redis' server-assisted client-side caching in broadcast mode: one connection per process runs
+Redis' server-assisted client-side caching in broadcast mode: one connection per master runs
 ``CLIENT TRACKING ON REDIRECT <its own id> BCAST PREFIX <namespace>`` and subscribes to
 ``__redis__:invalidate``; from then on, Redis sends it the name of every key under our namespace that
 any client writes, deletes or lets expire (a refresh, a logout, a back-channel logout, a TTL running
@@ -9,10 +9,10 @@ connection (``protocol=2``): Debian's Redis 7.0 has no RESP3 client-side cache i
 
 The rules that keep a cached record honest:
 
-- only while the listener is connected: before it has subscribed, while it is down or reconnecting,
-  every read goes to Redis, and each (re)connection starts from an empty cache (invalidations sent
-  while it was away are lost);
-- a value read from Redis is kept only if no invalidation of its key (and no reconnection) came
+- only while every listener is connected: before they have subscribed, while one is down or
+  reconnecting, every read goes to Redis, and each (re)connection starts from an empty cache
+  (invalidations sent while it was away are lost), as does each change of a Cluster's slot map;
+- a value read from Redis is kept only if no invalidation of its key (and no loss) came
   between the moment the read was sent and the moment it is stored: an invalidation can overtake the
   reply it makes stale, since they travel on two connections;
 - our own writes and deletes drop the key before and after they reach Redis (the invalidation they
@@ -20,9 +20,10 @@ The rules that keep a cached record honest:
 - a record is never served past its own lifetime: the store checks ``Lifetime.is_over`` at every
   load, and the record's TTL in Redis is that same lifetime (its expiry is an invalidation too).
 
-One listener per process, started lazily at the first read: gunicorn forks its workers after
-loading the app, and a thread or socket does not survive a fork (a forked child starts its own).
-Tracking is per node: a Sentinel or Cluster client needs one listener per master it reads from.
+The listeners (redis_listeners.py) are started lazily at the first read, in each process: gunicorn
+forks its workers after loading the app, and a thread or socket does not survive a fork. Tracking is
+per node: one listener per master (a Sentinel set's current master, each master of a Cluster), and
+the cache is live only while every one of them is subscribed.
 """
 
 from __future__ import annotations
@@ -30,31 +31,25 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-import time
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import redis
-from redis.exceptions import RedisError
 
 from ..logs import get_logger
+from . import redis_listeners
 from .redis import RedisBackend, where
 
 log = get_logger(__name__)
-CHANNEL = "__redis__:invalidate"
 RECORDS = 4096  # per process: ~2.5 KB each (sealed bytes; decoded sessions are the store's own cache)
-# The listener PINGs when it has heard nothing for this long, and gives the connection up when the
-# answer takes as long again: a silently dead connection (no RST) stops the cache within ~2 s.
-IDLE_SECONDS = 1.0
-RETRY_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0)  # between reconnection attempts, the last one repeated
 
 
 class TrackedRecords:
-    """The in-process copies of records, valid only while the invalidation listener is connected."""
+    """The in-process copies of records, valid only while every invalidation listener is subscribed."""
 
     def __init__(self, client: redis.Redis, prefix: str, size: int = RECORDS) -> None:
-        self._client = client
+        self.client = client
+        self.where = where(client)
         self._prefix = prefix
         self._size = size
         self._entries: dict[str, tuple[bytes, int]] = {}
@@ -62,14 +57,21 @@ class TrackedRecords:
         self._tokens = itertools.count(1)
         self._lock = threading.Lock()
         self._live = False
-        self._pid: int | None = None  # the process whose listener runs (none yet: started lazily)
-        self.listener_id: int | None = None  # the listener's CLIENT ID while connected (for tests)
+        self._generation = 0  # moves at every loss and topology change: a late "all subscribed" is void
+        self._pid: int | None = None  # the process whose listeners run (none yet: started lazily)
+        self.wake = threading.Event()  # tells the supervisor to look again
+        self.topology_hooked = False  # a Cluster's slot-map changes reach lost() (redis_listeners.py)
+        self.listener_ids: dict[str, int] = {}  # each master's listener CLIENT ID while live (for tests)
 
     @property
     def live(self) -> bool:
-        """Whether cached records may be served: this process's listener is subscribed."""
+        """Whether cached records may be served: every listener of this process is subscribed."""
         self._ensure_listener()
         return self._live
+
+    @property
+    def generation(self) -> int:
+        return self._generation
 
     def get(self, key: str) -> tuple[bytes, int] | None:
         if self._pid != os.getpid():
@@ -86,8 +88,8 @@ class TrackedRecords:
         return token
 
     def offer(self, key: str, token: int | None, value: tuple[bytes, int] | None) -> None:
-        """Keeps ``value`` unless ``key`` was invalidated (or the listener reconnected) since
-        :meth:`begin` gave ``token``. A missing record is not kept: a login creates it."""
+        """Keeps ``value`` unless ``key`` was invalidated (or a listener was lost, or the topology
+        changed) since :meth:`begin` gave ``token``. A missing record is not kept: a login creates it."""
         if token is None:
             return
         with self._lock:
@@ -106,13 +108,29 @@ class TrackedRecords:
                 self._entries.pop(key, None)
                 self._pending.pop(key, None)
 
-    def _set_live(self, live: bool, listener_id: int | None = None) -> None:
-        """Every change of state empties the cache and voids the reads in flight."""
+    def lost(self) -> None:
+        """A listener's connection is gone, or a master came or went: nothing cached is served (and
+        the cache is emptied, as changes may have been missed) until every listener is subscribed."""
         with self._lock:
-            self._live = live
-            self.listener_id = listener_id
+            self._generation += 1
+            self._live = False
+            self.listener_ids = {}
             self._entries.clear()
             self._pending.clear()
+        self.wake.set()
+
+    def go_live(self, generation: int, listener_ids: dict[str, int]) -> None:
+        """Every listener is subscribed: serve from the cache, unless something was lost since the
+        supervisor read ``generation`` (it looks again then)."""
+        with self._lock:
+            if generation != self._generation or self._live:
+                return
+            self._live, self.listener_ids = True, listener_ids
+            self._entries.clear()
+            self._pending.clear()
+
+    def subscribe(self, pool: Any, *, master_only: bool) -> tuple[Any, int]:
+        return redis_listeners.subscribe(pool, self._prefix, master_only=master_only)
 
     def _flush(self) -> None:
         with self._lock:
@@ -126,40 +144,16 @@ class TrackedRecords:
         with self._lock:
             if self._pid == pid:
                 return
-            # A forked child inherits the parent's state, not its thread: nothing cached is served
-            # until this process's own listener has subscribed.
-            self._pid, self._live, self.listener_id = pid, False, None
+            # A forked child inherits the parent's state, not its threads: nothing cached is served
+            # until this process's own listeners have subscribed.
+            self._pid, self._live, self.listener_ids = pid, False, {}
+            self._generation += 1
             self._entries.clear()
             self._pending.clear()
-        threading.Thread(target=_listen, args=(weakref.ref(self), pid), daemon=True,
-                         name="auth0-wsgi-invalidations").start()
+        redis_listeners.start(self)
 
-    def _subscribe(self) -> Any:
-        """A connection of its own, RESP2, that tracks every key under our prefix and hears of it."""
-        pool = self._client.connection_pool
-        # redis-py's RESP3-only extras (maintenance notifications) do not apply to a RESP2 connection
-        kwargs: dict[str, Any] = {k: v for k, v in pool.connection_kwargs.items()
-                                  if not k.startswith(("maint_notifications", "orig_"))}
-        kwargs.update(protocol=2, health_check_interval=0)
-        connection: Any = pool.connection_class(**kwargs)  # redis-py leaves its methods untyped
-        try:
-            connection.connect()
-            connection.send_command("CLIENT", "ID")
-            listener_id = int(connection.read_response())
-            # Redirected to itself: tracking and listening live and die with one connection.
-            connection.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", listener_id,
-                                    "BCAST", "PREFIX", self._prefix)
-            connection.read_response()
-            connection.send_command("SUBSCRIBE", CHANNEL)
-            connection.read_response()
-        except BaseException:
-            connection.disconnect()
-            raise
-        self._set_live(True, listener_id)
-        return connection
-
-    def _heard(self, message: Any) -> bool:
-        """Applies one message from the listener's connection; whether it was a PING's answer."""
+    def heard(self, message: Any) -> bool:
+        """Applies one message from a listener's connection; whether it was a PING's answer."""
         if not isinstance(message, list) or len(message) < 2:
             return False
         if message[0] == b"pong":
@@ -171,70 +165,6 @@ class TrackedRecords:
             else:
                 self.drop([k.decode() if isinstance(k, bytes) else str(k) for k in keys])
         return False
-
-
-def _listen(ref: weakref.ref[TrackedRecords], pid: int) -> None:
-    """The listener thread: (re)connects for ever, until its cache is gone or the process forked."""
-    failures = 0
-    while True:
-        records = ref()
-        if records is None or records._pid != pid:
-            return
-        try:
-            connection = records._subscribe()
-        except redis.ResponseError as exc:  # an old or restricted Redis: nothing will change by retrying
-            if failures == 0:
-                log.warning("session cache off: Redis at %s refused client-side caching (%s; it needs "
-                            "Redis 6 or later with the CLIENT command allowed): every request reads "
-                            "Redis; set session_cache = off to silence this", where(records._client), exc)
-            del records
-            time.sleep(RETRY_SECONDS[-1] * 30)
-            failures += 1
-            continue
-        except (RedisError, OSError) as exc:
-            if failures == 0:
-                log.warning("session cache off until Redis at %s answers again (%s): every request "
-                            "reads Redis", where(records._client), type(exc).__name__)
-            del records
-            time.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
-            failures += 1
-            continue
-        if failures:
-            log.info("session cache back on: Redis at %s tells this process of every change",
-                     where(records._client))
-        failures = 0
-        del records
-        try:
-            _pump(ref, pid, connection)
-        except (RedisError, OSError) as exc:
-            records = ref()
-            if records is not None:
-                records._set_live(False)
-                log.warning("session cache off: the invalidation connection to Redis at %s was lost "
-                            "(%s); every request reads Redis until it is back",
-                            where(records._client), type(exc).__name__)
-            del records
-            failures = 1
-        finally:
-            connection.disconnect()
-
-
-def _pump(ref: weakref.ref[TrackedRecords], pid: int, connection: Any) -> None:
-    """Reads invalidations until the connection fails (raises) or the cache is gone (returns)."""
-    pinged_at: float | None = None
-    while True:
-        records = ref()
-        if records is None or records._pid != pid:
-            return
-        if connection.can_read(timeout=IDLE_SECONDS):
-            if records._heard(connection.read_response()):
-                pinged_at = None
-        elif pinged_at is None:
-            connection.send_command("PING")
-            pinged_at = time.monotonic()
-        elif time.monotonic() - pinged_at > IDLE_SECONDS:
-            raise redis.ConnectionError("no answer to a PING")
-        del records
 
 
 class TrackingBackend:

@@ -120,6 +120,37 @@ class ClusterSet:
                         "--cluster-yes", "--cluster-pipeline", "10"],
                        check=True, capture_output=True, timeout=120)
 
+    def add_master(self) -> int:
+        """A fourth node joins as a master without slots (as ``redis-cli --cluster add-node``); its port."""
+        port = _cluster_port()
+        node = self._directory / str(port)
+        node.mkdir()
+        self._processes.append(_server(port, node, "--cluster-enabled", "yes", "--cluster-config-file",
+                                       f"nodes-{port}.conf", "--cluster-node-timeout", "2000"))
+        subprocess.run(["redis-cli", "--cluster", "add-node", f"127.0.0.1:{port}",
+                        f"127.0.0.1:{self.ports[0]}"], check=True, capture_output=True, timeout=60)
+        new_id = redis.Redis(port=port).execute_command("CLUSTER", "MYID")
+        clients = [redis.Redis(port=p) for p in self.ports]
+        _wait(lambda: all(new_id in c.execute_command("CLUSTER", "NODES") for c in clients),
+              "every node knowing the new master")
+        _wait(lambda: b"cluster_state:ok" in redis.Redis(port=port).execute_command("CLUSTER", "INFO"),
+              "cluster_state:ok on the new master")
+        self.ports.append(port)
+        return port
+
+    def move_slot(self, slot: int, target: int) -> None:
+        """Moves one hash slot and its keys to the node on port ``target``, as ``redis-cli --cluster
+        reshard`` does it slot by slot (IMPORTING, MIGRATING, MIGRATE, SETSLOT NODE everywhere)."""
+        source = self.client().nodes_manager.get_node_from_slot(slot).port
+        nodes = {port: redis.Redis(port=port) for port in self.ports}
+        ids = {port: nodes[port].execute_command("CLUSTER", "MYID") for port in (source, target)}
+        nodes[target].execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
+        nodes[source].execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
+        while keys := nodes[source].execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            nodes[source].execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+        for port in [target, source, *(p for p in self.ports if p not in (source, target))]:
+            nodes[port].execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
+
     def stop(self) -> None:
         for process in self._processes:
             process.stop()
