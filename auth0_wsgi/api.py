@@ -1,7 +1,11 @@
-"""``api_session(request)``: a ``requests.Session`` that calls the API with the user's access token.
+"""``api_session(request, audience, scope)``: a ``requests.Session`` that calls an API with the
+user's access token for it.
 
 When the API answers 401 with ``error="invalid_token"`` (the token was revoked, or its lifetime was
-unknown), the session asks the middleware for a refresh once and retries the request once.
+unknown), the session asks the middleware for a new token for that API once and retries once. When
+it answers 401 with an RFC 9470 step-up challenge (``error="insufficient_user_authentication"``),
+the session raises :class:`~auth0_wsgi.errors.StepUpRequired`: a view that lets it escape sends the
+user through a stronger login, which no retry could replace.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 import requests
 from requests.auth import AuthBase
 
-from .environ import get_access_token, refresh_access_token, wsgi_environ
+from . import stepup
+from .environ import CONTEXT, get_access_token, refresh_access_token, wsgi_environ
+from .errors import StepUpRequired
 from .logs import get_logger
 
 if TYPE_CHECKING:
@@ -23,51 +29,66 @@ log = get_logger(__name__)
 _RETRIED = "_auth0_wsgi_retried"
 
 
-def api_session(environ: EnvironOrRequest) -> requests.Session:
+def api_session(environ: EnvironOrRequest, audience: str | None = None,
+                scope: str | None = None) -> requests.Session:
     """A ``requests.Session`` whose requests carry ``Authorization: Bearer <access token>`` of this
-    request's user.
+    request's user for the API ``audience``.
 
-    When the API answers 401 with ``error="invalid_token"``, the session refreshes the access token
-    once through the middleware (:func:`~auth0_wsgi.refresh_access_token`) and retries the request
-    once. Use it before the response starts, so that rotated tokens reach the session cookie; close
-    it (or use it in a ``with`` block) when done.
+    When the API answers 401 with ``error="invalid_token"``, the session gets a new token for that
+    API once through the middleware and retries the request once. When it answers 401 with
+    ``error="insufficient_user_authentication"`` (RFC 9470), the request raises
+    :class:`~auth0_wsgi.errors.StepUpRequired` with the challenge's ``acr_values`` and ``max_age``.
+    Use it before the response starts, so that new and rotated tokens reach the session cookie;
+    close it (or use it in a ``with`` block) when done.
 
-    :param environ: the WSGI environ of a logged-in request that passed through the auth0 filter,
-        with an ``audience`` configured; or the request object (Pyramid/WebOb, Flask/Werkzeug,
-        Bottle, Django: :func:`~auth0_wsgi.environ.wsgi_environ`).
-    :return: a new session, for this request only: it reads the environ's current access token on
-        each request it sends.
+    :param environ: the WSGI environ of a logged-in request that passed through the auth0 filter, or
+        the request object (Pyramid/WebOb, Flask/Werkzeug, Bottle, Django:
+        :func:`~auth0_wsgi.environ.wsgi_environ`).
+    :param audience: the API: ``audience`` (None: the same) or one of ``additional_audiences``.
+    :param scope: the scopes that API's token is asked with (None: its default), as in
+        :func:`~auth0_wsgi.get_access_token`.
+    :return: a new session, for this request only: it reads the current token on each request.
     :raises RuntimeError: when the environ has no access token (not behind the filter, anonymous,
         or no ``audience``).
+    :raises AudienceRefused: the API is not listed, or the provider refused a token for it.
+    :raises ProviderUnavailable: the provider cannot be reached and there is no valid token for it.
     :raises TypeError: when ``environ`` is neither an environ nor a request object.
     """
     environ = wsgi_environ(environ)
-    if get_access_token(environ) is None:
+    if get_access_token(environ, audience, scope) is None:
         raise RuntimeError("no access token in this environ: is the request behind the auth0 filter, "
                            "is the user logged in, and is an 'audience' configured?")
     session = requests.Session()
-    session.auth = BearerToken(environ)
+    session.auth = BearerToken(environ, audience, scope)
     return session
 
 
 class BearerToken(AuthBase):
-    """``requests`` auth: the environ's current access token; on ``invalid_token``, one refresh and retry."""
+    """``requests`` auth: the current token for the API; on ``invalid_token``, one new token and
+    retry; on an RFC 9470 challenge, :class:`StepUpRequired`."""
 
-    def __init__(self, environ: WSGIEnvironment) -> None:
+    def __init__(self, environ: WSGIEnvironment, audience: str | None = None,
+                 scope: str | None = None) -> None:
         self._environ = environ
+        self._audience = audience
+        self._scope = scope
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {get_access_token(self._environ)}"
+        token = get_access_token(self._environ, self._audience, self._scope)
+        request.headers["Authorization"] = f"Bearer {token}"
         request.register_hook("response", self._retry_once_after_refresh)  # type: ignore[no-untyped-call]
         return request
 
     def _retry_once_after_refresh(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        if response.status_code != 401 or getattr(response.request, _RETRIED, False):
+        if response.status_code != 401:
+            return response
+        _raise_step_up(response)
+        if getattr(response.request, _RETRIED, False):
             return response
         if "invalid_token" not in response.headers.get("WWW-Authenticate", ""):
             return response
-        log.debug("the API refused the access token: refreshing once and retrying")
-        token = refresh_access_token(self._environ)
+        log.debug("the API refused the access token: getting a new one and retrying once")
+        token = self._new_token()
         if token is None:
             return response
         response.content  # noqa: B018 - read the body so the connection can be reused
@@ -78,4 +99,26 @@ class BearerToken(AuthBase):
         second = response.connection.send(retry, **kwargs)
         second.history.append(response)
         second.request = retry
+        if second.status_code == 401:
+            _raise_step_up(second)
         return second
+
+    def _new_token(self) -> str | None:
+        if self._audience is None and self._scope is None:
+            return refresh_access_token(self._environ)
+        context = self._environ.get(CONTEXT)
+        if context is None:
+            return None
+        token: str | None = context.api_token(self._environ, self._audience, self._scope, force=True)
+        return token
+
+
+def _raise_step_up(response: requests.Response) -> None:
+    """The API's RFC 9470 challenge as :class:`StepUpRequired` (a challenge naming neither a usable
+    ``acr_values`` nor ``max_age`` is left to the caller, as a plain 401)."""
+    rule = stepup.from_challenge(response.headers.get("WWW-Authenticate", ""))
+    if rule is None or not (rule.acr_values or rule.max_age is not None):
+        return
+    response.close()
+    log.info("the API asks for a stronger or more recent login (RFC 9470 challenge)")
+    raise StepUpRequired(acr_values=rule.acr_values or None, max_age=rule.max_age)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
+from . import stepup
 from .errors import Auth0WSGIError
 from .tokens import MAX_TOKEN_LENGTH, registered_claims_or_raise
 
@@ -55,6 +56,23 @@ class InsufficientScope(BearerError):
 
     def challenge(self) -> str:
         return f'{super().challenge()}, scope="{" ".join(self.required)}"'
+
+
+class InsufficientUserAuthentication(BearerError):
+    """RFC 9470: the token is good, but the login behind it is too weak or too old for this path.
+
+    401, not 403: the client can fix it with a new login asking for ``rule`` (the challenge says how).
+    """
+
+    code, status, error = "insufficient_user_authentication", 401, "insufficient_user_authentication"
+
+    def __init__(self, rule: stepup.StepUpRule, reason: str) -> None:
+        self.rule, self.reason = rule, reason
+        needs = "a more recent login" if reason.startswith("auth_time") else "a stronger login"
+        super().__init__(f"This request needs {needs}.")
+
+    def challenge(self) -> str:
+        return stepup.challenge(self.rule, self.message)
 
 
 def token_from_header(value: str | None) -> str:

@@ -114,17 +114,43 @@ def get_user(environ: EnvironOrRequest) -> dict[str, Any] | None:
     return user
 
 
-def get_access_token(environ: EnvironOrRequest) -> str | None:
-    """The access token for the configured API (``environ["auth0.access_token"]``).
+def get_access_token(environ: EnvironOrRequest, audience: str | None = None,
+                     scope: str | None = None) -> str | None:
+    """The access token for the configured API (``environ["auth0.access_token"]``), or for another
+    API of the same login (``additional_audiences``: Auth0's Multi-Resource Refresh Token).
+
+    Without ``audience`` and ``scope`` it only reads the environ. With them it may ask the provider
+    (``grant_type=refresh_token`` with ``audience`` and ``scope``, in the session's single flight) and
+    save the session: call it before the response starts, so that the token and the rotated refresh
+    token reach the session cookie. The token is kept in the session for the next requests.
 
     :param environ: the WSGI environ of a request that passed through the auth0 filter, or
         the request object (Pyramid/WebOb, Flask/Werkzeug, Bottle, Django; :func:`wsgi_environ`).
-    :return: a token valid for at least ``refresh_leeway`` seconds (the middleware refreshed it
-        before calling the app if needed), or None for an anonymous request.
-    :raises TypeError: when ``environ`` is neither an environ nor a request object.
+    :param audience: the API's identifier: ``audience`` (None: the same) or one of
+        ``additional_audiences``.
+    :param scope: the scopes to ask that API's token with, space-separated (None: its default).
+        One token per API is kept: another scope replaces it.
+    :return: a token valid for at least ``refresh_leeway`` seconds, or None for an anonymous
+        request (or a session the provider has just ended).
+    :raises AudienceRefused: ``audience_not_allowed`` (not listed: the provider is not asked) or
+        ``audience_refused`` (the provider said no); the session goes on.
+    :raises ProviderUnavailable: the provider cannot be reached and the API's token has expired (or
+        there is none yet); its ``retry_after`` says when to try again. The session goes on.
+    :raises RuntimeError: with ``audience`` or ``scope``, when the request did not pass through the filter.
+    :raises TypeError: when ``environ`` is neither an environ nor a request object, or ``audience``
+        or ``scope`` is not a string.
+    :raises ValueError: when ``scope`` is not scope names separated by spaces.
     """
-    token: str | None = wsgi_environ(environ).get(ACCESS_TOKEN)
-    return token
+    environ = wsgi_environ(environ)
+    if audience is None and scope is None:
+        token: str | None = environ.get(ACCESS_TOKEN)
+        return token
+    context = environ.get(CONTEXT)
+    if context is None:
+        if MIDDLEWARE not in environ:
+            raise RuntimeError(MISSING_FILTER)
+        return None  # anonymous
+    return context.api_token(environ, audience, scope)  # type: ignore[no-any-return]
 
 
 def get_id_token(environ: EnvironOrRequest) -> str | None:

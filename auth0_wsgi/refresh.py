@@ -11,28 +11,46 @@ Outcomes for a session whose token needs refreshing:
 "Down" is anything but a refusal of the grant: unreachable, a 5xx, an answer we cannot read, an
 unexpected exception, a cached result that is not ours. After one, the provider is not asked again
 for that refresh token before a backoff of 1, 2, 4… up to ``MAX_BACKOFF`` seconds, expired or not.
+
+Other APIs (``additional_audiences``, :mod:`audiences`) share the login's refresh token, which each
+grant rotates: every grant, whatever its API, runs in the single flight of the refresh token it
+spends, and its sealed result says which API it was for. A request that finds another API's result
+there takes it (the rotated refresh token, that API's token) and goes on with the new refresh token
+in *its* flight: grants run one at a time and no refresh token is spent twice (Auth0 revokes the
+whole family on reuse). For another API a refusal is :class:`AudienceRefused` and an outage a 503:
+neither ends the session.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from .audiences import LOGIN_API, Target
 from .cache import ExpiringMap
 from .config import Config
 from .coordination import CoordinationTimeout, RefreshCoordinator
-from .errors import GrantRejected, ProviderError, ProviderUnavailable, StoreUnavailable, TokenError
+from .errors import (
+    AudienceRefused,
+    Auth0WSGIError,
+    GrantRejected,
+    ProviderError,
+    ProviderUnavailable,
+    StoreUnavailable,
+    TokenError,
+)
 from .logs import get_logger
 from .oidc import OIDCClient
 from .sealing import Sealer
-from .session import Session
-from .tokens import access_token_expiry, is_expired, needs_refresh
+from .session import ApiToken, Session
+from .tokens import access_token_expiry, is_expired, needs_refresh, unverified_payload
 
 log = get_logger(__name__)
 
@@ -41,12 +59,19 @@ MAX_BACKOFF = 60
 # (its next failure waits one second again).
 MAX_BACKOFF_ENTRIES = 10_000
 _ENDED = {"ended": True}
+# Grants one request may chain (each after another API's grant rotated the refresh token first)
+MAX_HOPS = 8
 
 
 @dataclass(frozen=True)
 class Outcome:
     session: Session | None  # None: the session has ended
     changed: bool = False
+    # raised once ``session`` is saved: AudienceRefused, or ProviderUnavailable for another API
+    error: Auth0WSGIError | None = None
+    # the refresh tokens this request saw rotated out, oldest first: a save that finds one of them
+    # stored holds an older state than ours (another API's grant came first)
+    rotated_out: tuple[str, ...] = field(default=(), repr=False)
 
 
 class Refresher:
@@ -62,38 +87,83 @@ class Refresher:
         self._backoff: ExpiringMap[str, tuple[float, int]] = ExpiringMap(MAX_BACKOFF_ENTRIES, clock)
         self._backoff_lock = threading.Lock()  # a failure reads the count, then writes it
 
+    @property
+    def config(self) -> Config:
+        return self._config
+
     def ensure_fresh(self, session: Session, *, force: bool = False) -> Outcome:
+        """The login's access token, refreshed when due (or forced). Raises ProviderUnavailable."""
+        outcome = self.ensure(session, LOGIN_API, force=force)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
+
+    def ensure(self, session: Session, target: Target, *, force: bool = False) -> Outcome:
+        """The session with a token for ``target`` valid for ``refresh_leeway``, obtained through the
+        single flight of its refresh token when due, missing or forced. A failure for another API
+        comes back in ``error``, with the session to save first: it never ends the session."""
         now = int(self._clock())
-        if not force and not needs_refresh(session.expires_at, now, self._config.refresh_leeway):
+        token, expires_at = target.token(session)
+        missing = token is None and target.audience is not None  # the login's own: as it came
+        if not (force or missing or needs_refresh(expires_at, now, self._config.refresh_leeway)):
             return Outcome(session)
-        expired = is_expired(session.expires_at, now)
+        expired = missing or is_expired(expires_at, now)
         if not session.refresh_token:
             log.debug("access token due and no refresh token: %s", "ending" if expired else "serving")
+            if target.audience is not None:
+                return Outcome(session, error=AudienceRefused(
+                    "This session has no refresh token to get another API's token with.",
+                    audience=target.audience))
             return Outcome(None) if expired or force else Outcome(session)
-        key = hashlib.sha256(session.refresh_token.encode()).hexdigest()
-        wait = self._backoff_left(key)
-        if wait:
-            log.debug("refresh backing off for %ss after a failure", wait)
-            return self._unavailable(session, expired, wait)
-        try:
-            sealed = self._coordinator.run_once(key, lambda: self._grant(session, key),
-                                                timeout=2 * self._config.http_timeout + 1)
-        except Exception as exc:  # whatever the provider's answer caused: a passing failure
-            return self._transient_failure(key, session, expired, exc)
-        result = self._unsealed(sealed, key)
-        if result is None:  # not ours (tampered cache, or another key's): never trusted, never ends a session
-            return self._transient_failure(key, session, expired, ProviderError("unreadable refresh result"))
-        self._clear_backoff(key)
-        if result.get("ended"):
-            return Outcome(None)
-        return Outcome(session.with_tokens(now=now, **result), changed=True)
+        return self._flight(session, target, expired)
 
-    def _grant(self, session: Session, key: str) -> bytes:
+    def _flight(self, session: Session, target: Target, expired: bool) -> Outcome:
+        """Grants for ``target``, one refresh token at a time: the cached result of another API's
+        grant on our refresh token is applied (its rotated refresh token, its API's token), and ours
+        goes on with the refresh token it rotated to, in that token's own single flight."""
+        start, rotated_out = session, list[str]()
+        key = _key(session.refresh_token)
+        for _ in range(MAX_HOPS):
+            wait = self._backoff_left(key)
+            if wait:
+                log.debug("refresh backing off for %ss after a failure", wait)
+                return self._unavailable(start, session, expired, wait, rotated_out)
+            grant = functools.partial(self._grant, session, key, target)
+            try:
+                sealed = self._coordinator.run_once(key, grant, timeout=2 * self._config.http_timeout + 1)
+            except AudienceRefused as exc:  # nothing spent: the session goes on without that API
+                log.info("the provider refused a token for %s: the session goes on", exc.audience)
+                return Outcome(session, session is not start, exc, tuple(rotated_out))
+            except Exception as exc:  # whatever the provider's answer caused: a passing failure
+                return self._transient_failure(key, start, session, expired, exc, rotated_out)
+            result = self._unsealed(sealed, key)
+            if result is None:  # not ours (tampered cache, another key's): never trusted, never ends it
+                error = ProviderError("unreadable refresh result")
+                return self._transient_failure(key, start, session, expired, error, rotated_out)
+            self._clear_backoff(key)
+            if result.get("ended"):
+                return Outcome(None)
+            previous = session.refresh_token
+            session = _applied(session, result, int(self._clock()))
+            if previous is not None and session.refresh_token != previous:
+                rotated_out.append(previous)
+            if _target_of(result) == target:
+                refused = None if "access_token" in result else _wrong_audience(target)
+                return Outcome(session, changed=True, error=refused, rotated_out=tuple(rotated_out))
+            log.debug("another API's grant spent this refresh token first: going on with its successor")
+            # a refresh token that does not rotate is not spent: a flight of its own for each target
+            key = _key(session.refresh_token) if session.refresh_token != previous else _key(previous, target)
+        error = ProviderError("too many grants in a row")
+        return self._transient_failure(key, start, session, expired, error, rotated_out)
+
+    def _grant(self, session: Session, key: str, target: Target) -> bytes:
         """One refresh_token grant; its result (or the fact that it ended the session), sealed for
         ``key``: the cache that holds it under that key may be written by others (Redis, a directory)."""
         assert session.refresh_token is not None
         try:
-            tokens = self._client.refresh(session.refresh_token)
+            refresh_token, audience, scope = session.refresh_token, target.audience, target.scope
+            tokens = (self._client.refresh(refresh_token) if audience is None
+                      else self._client.refresh(refresh_token, audience=audience, scope=scope))
         except GrantRejected as exc:
             log.info("refresh refused by the provider (%s): the session ends", exc.error)
             return self._seal(_ENDED, key)
@@ -101,11 +171,16 @@ class Refresher:
         id_token = tokens.get("id_token")
         if id_token and not self._same_user(session, id_token):
             return self._seal(_ENDED, key)
-        log.debug("access token refreshed")
-        return self._seal({"access_token": tokens["access_token"],
-                           "expires_at": access_token_expiry(tokens, now),
-                           "refresh_token": tokens.get("refresh_token"),
-                           "id_token": id_token}, key)
+        result = {"for": [audience, scope], "access_token": tokens["access_token"], "id_token": id_token,
+                  "expires_at": access_token_expiry(tokens, now),
+                  "refresh_token": tokens.get("refresh_token")}
+        if audience is not None and not _is_for(tokens["access_token"], audience):
+            # Auth0 answers an audience outside the MRRT policy with the login's API's token: never
+            # kept as that API's, but the grant rotated the refresh token, which is kept
+            log.warning("the provider answered a token for another API than %s: refused", audience)
+            del result["access_token"], result["expires_at"]
+        log.debug("access token refreshed%s", f" for {audience}" if audience else "")
+        return self._seal(result, key)
 
     def _same_user(self, session: Session, id_token: str) -> bool:
         try:
@@ -126,7 +201,8 @@ class Refresher:
             return None
         return result if isinstance(result, dict) else None
 
-    def _transient_failure(self, key: str, session: Session, expired: bool, exc: Exception) -> Outcome:
+    def _transient_failure(self, key: str, start: Session, session: Session, expired: bool,
+                           exc: Exception, rotated_out: list[str]) -> Outcome:
         delay = self._note_failure(key)
         if isinstance(exc, (ProviderError, StoreUnavailable)):  # a Redis coordinator's outage too
             reason = exc.message
@@ -135,16 +211,18 @@ class Refresher:
         else:  # its message could hold anything the provider sent: the type only
             reason = f"unexpected {type(exc).__name__}"
         log.warning("refresh failed (%s); next try in %ss", reason, delay)
-        return self._unavailable(session, expired, delay)
+        return self._unavailable(start, session, expired, delay, rotated_out)
 
-    def _unavailable(self, session: Session, expired: bool, retry_after: int) -> Outcome:
+    def _unavailable(self, start: Session, session: Session, expired: bool, retry_after: int,
+                     rotated_out: list[str]) -> Outcome:
         """The current token while it lasts; once expired, a 503 saying when to come back."""
+        changed = session is not start
         if not expired:
-            return Outcome(session)
+            return Outcome(session, changed, rotated_out=tuple(rotated_out))
         log.warning("the access token has expired and cannot be refreshed now: 503")
         error = ProviderUnavailable("The sign-in provider cannot be reached; please try again shortly.")
         error.retry_after = retry_after
-        raise error
+        return Outcome(session, changed, error, tuple(rotated_out))
 
     def _seal(self, result: dict[str, Any], key: str) -> bytes:
         plaintext = json.dumps(result, separators=(",", ":")).encode()
@@ -167,3 +245,47 @@ class Refresher:
     def _clear_backoff(self, key: str) -> None:
         with self._backoff_lock:
             self._backoff.pop(key)
+
+
+def _key(refresh_token: str | None, target: Target | None = None) -> str:
+    """The single-flight key: the refresh token's, or (a token that does not rotate) its and the
+    target's, so that each API's grant is cached apart."""
+    material = refresh_token or ""
+    if target is not None:
+        material += f"\n{target.audience}\n{target.scope}"
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _target_of(result: dict[str, Any]) -> Target:
+    """Whom a sealed result is for (a result without ``for``: the login's API, as before MRRT)."""
+    audience, scope = result.get("for") or (None, None)
+    return Target(audience, scope)
+
+
+def _applied(session: Session, result: dict[str, Any], now: int) -> Session:
+    target = _target_of(result)
+    if "access_token" not in result:  # a token for the wrong API (refused): the rotation only
+        return session.with_tokens(access_token=session.access_token, expires_at=session.expires_at,
+                                   refresh_token=result["refresh_token"], id_token=result["id_token"],
+                                   now=now)
+    if target.audience is None:
+        return session.with_tokens(access_token=result["access_token"], expires_at=result["expires_at"],
+                                   refresh_token=result["refresh_token"], id_token=result["id_token"],
+                                   now=now)
+    api = ApiToken(target.audience, target.scope, result["access_token"], result["expires_at"])
+    return session.with_api(api, refresh_token=result["refresh_token"], id_token=result["id_token"], now=now)
+
+
+def _is_for(access_token: str, audience: str) -> bool:
+    """Whether a JWT access token names ``audience`` in ``aud`` (an opaque token: trusted as asked)."""
+    claims = unverified_payload(access_token)
+    if claims is None or "aud" not in claims:
+        return True
+    aud = claims["aud"]
+    return audience == aud or (isinstance(aud, list) and audience in aud)
+
+
+def _wrong_audience(target: Target) -> AudienceRefused:
+    return AudienceRefused(f"The sign-in provider answered with a token for another API than "
+                           f"{target.audience}: is it in the application's refresh token policies?",
+                           audience=target.audience or "")

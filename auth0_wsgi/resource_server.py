@@ -24,7 +24,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import GuestProtocol, KeySet
 from webob import Request, Response
 
-from . import bearer, options, responses
+from . import bearer, options, responses, stepup
 from .bearer import BearerError, InsufficientScope, InvalidRequest, InvalidToken, MissingToken
 from .discovery import Metadata, SigningKeys
 from .environ import CLAIMS
@@ -42,9 +42,12 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 MAX_FORM_SCAN = 1024 * 1024  # larger form bodies are not read for a stray access_token
+# When this filter verified the request's token, and its clock_skew: what requires_step_up measures
+# max_age with, so a view agrees with the filter (and with a test's clock). Ours alone, like CLAIMS.
+VERIFIED_AT = "auth0_wsgi.resource_server.verified_at"
 
 __all__ = ["CLAIMS", "ResourceServerConfig", "ResourceServerMiddleware", "get_claims", "has_scopes",
-           "requires_scopes"]
+           "requires_scopes", "requires_step_up"]
 
 
 # -- configuration --------------------------------------------------------------------------------
@@ -125,16 +128,18 @@ class ResourceServerMiddleware:
             raise TypeError("pass either a ResourceServerConfig or keyword settings, not both")
         self.app = app
         self.config = config or ResourceServerConfig.from_settings(settings)
+        self.clock = clock
         self.verifier = AccessTokenVerifier(self.config, clock=clock)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        environ.pop(CLAIMS, None)  # only this filter may set it
+        environ.pop(CLAIMS, None)  # only this filter may set them
+        environ.pop(VERIFIED_AT, None)
         path = environ.get("PATH_INFO") or "/"
         if self._is_public(path):
             log.debug("public path: passing through")
             return self.app(environ, start_response)
         try:
-            environ[CLAIMS] = self._authenticate(environ)
+            environ[CLAIMS] = self._authenticate(environ, path)
         except BearerError as error:
             level = logging.DEBUG if isinstance(error, MissingToken) else logging.INFO
             log.log(level, "bearer request refused: %s (%s)", error.code, error.message)
@@ -144,13 +149,22 @@ class ResourceServerMiddleware:
             return _unavailable()(environ, start_response)
         return self.app(environ, start_response)
 
-    def _authenticate(self, environ: WSGIEnvironment) -> dict[str, Any]:
+    def _authenticate(self, environ: WSGIEnvironment, path: str) -> dict[str, Any]:
         if bearer.has_access_token_param(environ.get("QUERY_STRING", "")) or _form_has_token(environ):
             raise InvalidRequest("Send the access token in the Authorization header only, "
                                  "never in the URL or the request body.")
         claims = self.verifier.verify(bearer.token_from_header(environ.get("HTTP_AUTHORIZATION")))
         if bearer.missing_scopes(claims, self.config.required_scopes):
             raise InsufficientScope(self.config.required_scopes)
+        # Last: a token that is not for this API at all is refused for that, not sent to log in again.
+        # The access token's own acr/amr/auth_time (RFC 9068 §2.2.1): Auth0 documents them for ID
+        # tokens and reserves the names (Actions cannot forge them); docs/resource-server.md, Step-up.
+        now, leeway = int(self.clock()), self.config.clock_skew
+        rule = stepup.rule_for(path, self.config.step_up)
+        reason = rule and stepup.unmet(claims, rule, now=now, leeway=leeway)
+        if rule and reason:
+            raise bearer.InsufficientUserAuthentication(rule, reason)
+        environ[VERIFIED_AT] = (now, leeway)
         return claims
 
     def _is_public(self, path: str) -> bool:
@@ -231,6 +245,48 @@ def requires_scopes(*scopes: str) -> Callable[[WSGIApplication], WSGIApplication
                 error = MissingToken("This route needs an Authorization: Bearer access token.")
             elif not has_scopes(environ, *required):
                 error = InsufficientScope(required)
+            else:
+                return app(environ, start_response)
+            log.debug("route refused: %s", error.code)
+            return bearer_response(error)(environ, start_response)
+        return guarded
+    return decorate
+
+
+def requires_step_up(*, acr_values: str | Iterable[str] = (),
+                     max_age: int | None = None) -> Callable[[WSGIApplication], WSGIApplication]:
+    """Decorate a WSGI callable: 401 ``insufficient_user_authentication`` unless the token's login
+    meets the rule, as the ``step_up`` option does for a path (RFC 9470).
+
+    The token's ``acr`` must be one of ``acr_values`` (for Auth0's multi-factor policy, ``amr``
+    containing ``mfa`` also counts), and its ``auth_time`` no older than ``max_age`` seconds, measured
+    with the filter's clock and ``clock_skew``. The JSON error's ``WWW-Authenticate`` challenge names
+    both, so the client can log in again asking for them. A request without a verified token gets
+    401 ``missing_token``.
+
+    :param acr_values: the acceptable ``acr`` values, space-separated or a sequence (empty: any).
+    :param max_age: the greatest acceptable age of the login in seconds (None: any).
+    :return: the decorator, which wraps the WSGI callable (keeping its name and docstring).
+    :raises ValueError: at decoration time, when neither is given, or for an acr value with a space,
+        a quote, a comma or a backslash, or an age that is not a whole number of seconds.
+    """
+    values = tuple(acr_values.split() if isinstance(acr_values, str) else acr_values)
+    rule = stepup.StepUpRule(values, max_age)
+    if not values and max_age is None:
+        raise ValueError("requires_step_up needs acr_values, max_age, or both")
+    stepup.challenge(rule)  # raises ValueError now for what could not stand in the challenge
+
+    def decorate(app: WSGIApplication) -> WSGIApplication:
+        @functools.wraps(app)
+        def guarded(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            error: BearerError
+            claims = get_claims(environ)
+            now, leeway = environ.get(VERIFIED_AT) or (int(time.time()), 0)
+            reason = claims is not None and stepup.unmet(claims, rule, now=now, leeway=leeway)
+            if claims is None:
+                error = MissingToken("This route needs an Authorization: Bearer access token.")
+            elif reason:
+                error = bearer.InsufficientUserAuthentication(rule, reason)
             else:
                 return app(environ, start_response)
             log.debug("route refused: %s", error.code)

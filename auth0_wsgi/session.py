@@ -78,14 +78,35 @@ class Session:
             user=dict(claims),
         )
 
-    def with_tokens(self, *, access_token: str, expires_at: int | None, refresh_token: str | None,
+    @classmethod
+    def from_kept_claims(cls, tokens: dict[str, Any], user: dict[str, Any], now: int) -> Session:
+        """A session that stores ``user`` itself (``claims.for_session``) instead of the ID token:
+        the cookie holds the user once; ``auth0.id_token`` is then None and logout sends no
+        ``id_token_hint``."""
+        return replace(cls.from_token_response({**tokens, "id_token": ""}, user, now), own_claims=True)
+
+    def with_tokens(self, *, access_token: str | None, expires_at: int | None, refresh_token: str | None,
                     id_token: str | None, now: int) -> Session:
         """The session after a refresh: new tokens, the old refresh/ID token when none came back."""
-        id_token = id_token or self.id_token
+        # Claims of its own stay as the login left them, without an ID token (see ``claims``).
+        id_token = self.id_token if self.own_claims else (id_token or self.id_token)
         user = self.user if self.own_claims else (_claims(id_token, self.sid) or self.user)
         return replace(self, access_token=access_token, expires_at=expires_at,
                        refresh_token=refresh_token or self.refresh_token, id_token=id_token,
                        touched_at=now, user=user)
+
+    def api(self, audience: str) -> ApiToken | None:
+        """The token this session holds for another API (one per API: a new scope replaces it)."""
+        return next((api for api in self.apis if api.audience == audience), None)
+
+    def with_api(self, token: ApiToken, *, refresh_token: str | None, id_token: str | None,
+                 now: int) -> Session:
+        """The session after a grant for another API: its token replaces that API's, the rotated
+        refresh token is kept, and the login's own access token stays as it is."""
+        session = self.with_tokens(access_token=self.access_token, expires_at=self.expires_at,
+                                   refresh_token=refresh_token, id_token=id_token, now=now)
+        others = tuple(api for api in self.apis if api.audience != token.audience)
+        return replace(session, apis=(*others, token))
 
     def touched(self, now: int) -> Session:
         return replace(self, touched_at=now)

@@ -16,10 +16,11 @@ for exactly that policy, not always ``acr``), and ``auth_time`` no older than ``
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from .paths import may_resolve_elsewhere, path_is_under
 
@@ -27,7 +28,6 @@ MFA_POLICY = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
 MAX_MAX_AGE = 10 * 365 * 86400
 # An acr value is a URI or a short name: no spaces, no quotes, no commas (RFC 9470 challenges quote it).
 _ACR_VALUE = re.compile(r"^[\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]{1,256}$")
-_CHALLENGE_PARAM = re.compile(r'([a-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -124,11 +124,18 @@ def unmet(claims: Mapping[str, Any], rule: StepUpRule, *, now: int, leeway: int 
         return "acr"
     if rule.max_age is not None:
         auth_time = claims.get("auth_time")
-        if isinstance(auth_time, bool) or not isinstance(auth_time, (int, float)):
+        if not _is_time(auth_time):
             return "auth_time missing"
+        if auth_time > now + leeway:
+            return "auth_time in the future"  # a login that has not happened yet meets no max_age
         if now - auth_time > rule.max_age + leeway:
             return "auth_time too old"
     return None
+
+
+def _is_time(value: object) -> TypeGuard[float]:
+    """A number of seconds; NaN and the infinities compare false both ways, so they never pass."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _acr_met(claims: Mapping[str, Any], acr_values: tuple[str, ...]) -> bool:
@@ -139,27 +146,61 @@ def _acr_met(claims: Mapping[str, Any], acr_values: tuple[str, ...]) -> bool:
     return MFA_POLICY in acr_values and isinstance(amr, list) and "mfa" in amr
 
 
+def requested(acr_values: str | None, max_age: str | int | None) -> StepUpRule | None:
+    """The rule a login asks for with these ``/authorize`` values (a transaction's params, or what a
+    view raised), or None when they ask for nothing. Malformed acr values and ages are dropped: they
+    would end up in a challenge header and a URL."""
+    values = tuple(v for v in (acr_values or "").split() if _ACR_VALUE.match(v))
+    age = str(max_age) if max_age is not None else ""
+    valid_age = age.isascii() and age.isdigit() and len(age) <= 10 and int(age) <= MAX_MAX_AGE
+    seconds = int(age) if valid_age else None
+    return StepUpRule(values, seconds) if values or seconds is not None else None
+
+
+# RFC 6750 §3: error_description allows %x20-21 / %x23-5B / %x5D-7E (no quote, no backslash).
+_NOT_DESCRIPTION_CHARS = re.compile(r"[^\x20\x21\x23-\x5B\x5D-\x7E]")
+# A parameter name only where a name can start: matching inside a run of letters made hostile
+# headers quadratic (4 KiB of letters took 0.4 s).
+_CHALLENGE_PARAM = re.compile(r'(?<![a-z_])([a-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', re.IGNORECASE)
+MAX_CHALLENGE_LENGTH = 4096  # a longer WWW-Authenticate is read up to here only
+
+
 def challenge(rule: StepUpRule, description: str = "A stronger or more recent login is required.") -> str:
-    """The RFC 9470 ``WWW-Authenticate`` value asking for ``rule``."""
-    params = ['error="insufficient_user_authentication"', f'error_description="{description}"']
+    """The RFC 9470 ``WWW-Authenticate`` value asking for ``rule``: exactly what :func:`from_challenge`
+    reads back. The description loses any character a quoted RFC 6750 value cannot hold.
+
+    :raises ValueError: for an acr value or max_age that cannot stand in the challenge (a quote, a
+        comma, a space; a negative or huge age): a programming error, not a client's.
+    """
+    if not all(isinstance(v, str) and _ACR_VALUE.match(v) for v in rule.acr_values):
+        raise ValueError(f"{rule.acr_values!r}: acr values must be URIs or names without spaces, "
+                         "quotes, commas or backslashes")
+    age = rule.max_age
+    if age is not None and (isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= MAX_MAX_AGE):
+        raise ValueError(f"{age!r}: max_age must be a whole number of seconds")
+    params = ['error="insufficient_user_authentication"',
+              f'error_description="{_NOT_DESCRIPTION_CHARS.sub("?", description)}"']
     if rule.acr_values:
         params.append(f'acr_values="{" ".join(rule.acr_values)}"')
-    if rule.max_age is not None:
-        params.append(f'max_age="{rule.max_age}"')
+    if age is not None:
+        params.append(f'max_age="{age}"')
     return "Bearer " + ", ".join(params)
 
 
 def from_challenge(header: str) -> StepUpRule | None:
     """The rule an RFC 9470 challenge asks for (``WWW-Authenticate`` of a 401), or None when the
     header is not an ``insufficient_user_authentication`` Bearer challenge. Untrusted input: values
-    that are not well-formed acr values or ages are dropped."""
+    that are not well-formed acr values or ages are dropped; only the first 4 KiB is read."""
+    if not isinstance(header, str):
+        return None
+    header = header.lstrip()
     if header[:7].lower() != "bearer ":
         return None
-    found = _CHALLENGE_PARAM.finditer(header[:4096])
+    found = _CHALLENGE_PARAM.finditer(header[:MAX_CHALLENGE_LENGTH])
     params = {m[1].lower(): m[2] if m[2] is not None else m[3] for m in found}
     if params.get("error") != "insufficient_user_authentication":
         return None
     acr_values = tuple(v for v in params.get("acr_values", "").split() if _ACR_VALUE.match(v))
     age = params.get("max_age", "")
-    max_age = int(age) if age.isascii() and age.isdigit() and int(age) <= MAX_MAX_AGE else None
-    return StepUpRule(acr_values, max_age)
+    valid_age = age.isascii() and age.isdigit() and len(age) <= 10 and int(age) <= MAX_MAX_AGE
+    return StepUpRule(acr_values, int(age) if valid_age else None)

@@ -13,13 +13,15 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from auth0_wsgi import Auth0Middleware
 from tests.support.examples import EXAMPLES, MESSAGES, example_api, example_app, example_client
 from tests.support.gunicorn import ROOT
-from tests.support.real_idp import LocalIdP, require_local_idp
-from tests.support.servers import free_port, require_component
+from tests.support.real_idp import MFA_POLICY, Client, LocalIdP, require_local_idp
+from tests.support.servers import free_port, require_component, serve
 
 try:
     from playwright.sync_api import Page, expect, sync_playwright
@@ -177,3 +179,51 @@ def _expect_login_form(page: Page, idp: LocalIdP) -> None:
 def _expect_messages(page: Page) -> None:
     expect(page.locator("li.message")).to_have_text([message["text"] for message in MESSAGES])
     expect(page.locator(".api-sub")).to_have_text("jane.doe")
+
+
+def _step_up_demo(environ: dict, start_response: Any) -> list[bytes]:
+    """A demo-like page: who is logged in, and how (the ID token's amr)."""
+    user = environ.get("auth0.user") or {}
+    amr = " ".join(user.get("amr", [])) or "none"
+    body = (f"<!DOCTYPE html><title>{environ['PATH_INFO']}</title><p class='name'>{user.get('name', '')}</p>"
+            f"<p class='amr'>{amr}</p>").encode()
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+    return [body]
+
+
+def test_a_step_up_page_asks_for_the_providers_second_step_and_comes_back(idp: LocalIdP,
+                                                                         browser_page: Page) -> None:
+    """``step_up`` on /admin: the password login for /profile, then the one-time-code page for /admin.
+    (``idp``, the examples' provider, only for its checks of Chromium and Playwright: this test's
+    app needs a client of its own.)"""
+    port, page = free_port(), browser_page
+    client = Client("step-up-demo", "step-up-secret", [f"http://127.0.0.1:{port}/callback"])
+    with LocalIdP([client]) as provider:
+        app = Auth0Middleware(_step_up_demo, issuer=provider.issuer, client_id=client.client_id,
+                              client_secret=client.client_secret, base_url=f"http://127.0.0.1:{port}",
+                              secret="s" * 40, audience=provider.audience,
+                              step_up=f"/admin acr_values={MFA_POLICY}")
+        with serve(app, port) as url:
+            steps = Steps(page, "step-up")
+            page.goto(url + "/profile")
+            _expect_login_form(page, provider)
+            page.fill('input[name="login"]', "jane.doe")
+            page.fill('input[name="password"]', "any password")
+            page.click('button[type="submit"]')
+            page.wait_for_url(url + "/profile")
+            expect(page.locator(".amr")).to_have_text("none")
+            steps.shot("profile-without-mfa")
+
+            page.goto(url + "/admin")
+            _expect_login_form(page, provider)  # the provider's policy: the password again, then the code
+            page.fill('input[name="login"]', "jane.doe")
+            page.fill('input[name="password"]', "any password")
+            page.click('button[type="submit"]')
+            expect(page.locator('input[name="otp"]')).to_be_visible()
+            steps.shot("one-time-code")
+            page.fill('input[name="otp"]', "123456")
+            page.click('button[type="submit"]')
+            page.wait_for_url(url + "/admin")
+            expect(page.locator(".amr")).to_have_text("mfa")
+            expect(page.locator(".name")).to_have_text("Jane Doe")
+            steps.shot("admin-with-mfa")

@@ -190,6 +190,10 @@ def test_rules_that_no_acr_value_can_meet_at_once_are_unmeetable_for_such_paths(
     ({"acr": MFA_POLICY, "auth_time": "1700000000"}, "auth_time missing"),
     ({"acr": MFA_POLICY, "auth_time": NOW - 601}, "auth_time too old"),
     ({"acr": MFA_POLICY, "auth_time": NOW - 600}, None),
+    ({"acr": MFA_POLICY, "auth_time": float("nan")}, "auth_time missing"),
+    ({"acr": MFA_POLICY, "auth_time": float("-inf")}, "auth_time missing"),
+    ({"acr": MFA_POLICY, "auth_time": NOW + 3600}, "auth_time in the future"),
+    ({"acr": MFA_POLICY, "auth_time": NOW}, None),
 ])
 def test_whether_claims_meet_a_rule(claims, reason):
     rule = StepUpRule((MFA_POLICY,), 600, "/x")

@@ -1,4 +1,5 @@
-"""``organization`` in authorization_params: the ID token must name it, at login and after each refresh."""
+"""``organization`` (the option, or in authorization_params as before it): the ID token must name it,
+at login and after each refresh."""
 
 from __future__ import annotations
 
@@ -6,6 +7,14 @@ import pytest
 
 from tests.support.flows import log_in, start_login
 from tests.support.http import JSON, query_of
+
+
+@pytest.fixture(params=["option", "authorization_params"])
+def configured(request):
+    """The organization's settings, either way it can be configured."""
+    if request.param == "option":
+        return lambda organization: {"organization": organization}
+    return lambda organization: {"authorization_params": f"organization={organization}"}
 
 
 def _with(**org_claims):
@@ -24,8 +33,8 @@ LOGINS = [
 
 
 @pytest.mark.parametrize("organization, issued, accepted", LOGINS)
-def test_callback_checks_the_organization(make_app, fake, organization, issued, accepted):
-    app = make_app(authorization_params=f"organization={organization}")
+def test_callback_checks_the_organization(make_app, fake, configured, organization, issued, accepted):
+    app = make_app(**configured(organization))
     fake.id_token_claims = issued
     callback, authorize_url = start_login(app)
     assert query_of(authorize_url)["organization"] == organization
@@ -44,9 +53,9 @@ def test_without_organization_any_org_claim_is_accepted(make_app, fake):
     assert log_in(make_app()).status_int == 302
 
 
-def test_refreshed_id_token_for_another_organization_ends_the_session(make_app, fake):
+def test_refreshed_id_token_for_another_organization_ends_the_session(make_app, fake, configured):
     fake.access_token_ttl = 30  # inside the leeway: the next request refreshes
-    app = make_app(authorization_params="organization=org_W7aV3s")
+    app = make_app(**configured("org_W7aV3s"))
     fake.id_token_claims = _with(org_id="org_W7aV3s")
     log_in(app)
     fake.id_token_claims = _with(org_id="org_Other1")
@@ -54,9 +63,9 @@ def test_refreshed_id_token_for_another_organization_ends_the_session(make_app, 
     assert fake.counts["grant:refresh_token"] == 1
 
 
-def test_refreshed_id_token_for_the_same_organization_keeps_the_session(make_app, fake):
+def test_refreshed_id_token_for_the_same_organization_keeps_the_session(make_app, fake, configured):
     fake.access_token_ttl = 30
-    app = make_app(authorization_params="organization=org_W7aV3s")
+    app = make_app(**configured("org_W7aV3s"))
     fake.id_token_claims = _with(org_id="org_W7aV3s")
     log_in(app)
     assert app.get("/x", headers=JSON).json["REMOTE_USER"] == "auth0|alice"

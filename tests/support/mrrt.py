@@ -1,0 +1,44 @@
+"""An app that asks for other APIs' tokens (Multi-Resource Refresh Token), for the MRRT tests."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from typing import Any
+from urllib.parse import parse_qs
+
+from auth0_wsgi import get_access_token
+from auth0_wsgi.errors import AudienceRefused, ProviderUnavailable
+
+BILLING = "https://billing.example.com"
+REPORTS = "https://reports.example.com"
+
+
+def api_app(environ: dict, start_response: Any) -> list[bytes]:
+    """``/?audience=…&scope=…``: what get_access_token gives, or the error it raised, as JSON."""
+    query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
+    body: dict[str, Any] = {}
+    status = "200 OK"
+    audience: Any = 42 if query.get("audience") == "<a number>" else query.get("audience")
+    try:
+        body["token"] = get_access_token(environ, audience, query.get("scope"))
+    except AudienceRefused as exc:
+        status, body = "403 Forbidden", {"error": exc.code, "audience": exc.audience, "message": exc.message}
+    except ProviderUnavailable as exc:
+        status, body = "503 Service Unavailable", {"error": exc.code, "retry_after": exc.retry_after}
+    except (TypeError, ValueError) as exc:
+        status, body = "400 Bad Request", {"error": type(exc).__name__, "message": str(exc)}
+    body["primary"], body["pid"] = environ.get("auth0.access_token"), os.getpid()
+    start_response(status, [("Content-Type", "application/json")])
+    return [json.dumps(body).encode()]
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def app(global_conf: dict[str, Any], **settings: str) -> Any:
+    """A ``paste.app_factory`` for :func:`api_app` (``use = call:tests.support.mrrt:app``)."""
+    return api_app
