@@ -7,7 +7,14 @@ from .config import Config
 from .environ import get_access_token, get_id_token, get_user, refresh_access_token
 from .errors import AudienceRefused, Auth0WSGIError, ConfigError, LoginRefused, StepUpRequired
 from .middleware import Auth0Middleware
-from .resource_server import ResourceServerMiddleware, get_claims, has_scopes, requires_scopes
+from .resource_server import (
+    ResourceServerMiddleware,
+    get_claims,
+    has_scopes,
+    requires_scopes,
+    requires_step_up,
+)
+from .sessions import end_sessions
 from .settings import Auth0Settings, ResourceServerSettings
 
 __version__ = "0.1.0"
@@ -23,6 +30,7 @@ __all__ = [
     "ResourceServerSettings",
     "StepUpRequired",
     "api_session",
+    "end_sessions",
     "get_access_token",
     "get_claims",
     "get_id_token",
@@ -30,4 +38,5 @@ __all__ = [
     "has_scopes",
     "refresh_access_token",
     "requires_scopes",
+    "requires_step_up",
 ]

@@ -12,11 +12,14 @@ from urllib.parse import parse_qs
 
 from webob import Request, Response
 
-from . import cookies, hosts, responses
+from . import cookies, hosts, responses, stepup
+from .claims import for_session as claims_for_session
 from .errors import RequestError
-from .handlers import SIGNED_OUT_COOKIE, Collaborators, error_page, has_cookie, query
+from .handlers import SIGNED_OUT_COOKIE, SILENT_LOGIN_ERRORS, Collaborators, error_page, has_cookie, query
+from .logins import STEP_UP_FAILED
 from .logs import get_logger
 from .session import Headers, Session
+from .tokens import check_organization
 from .transaction import LOGIN_COOKIE_NAME, LoginTransaction, is_valid_state
 
 if TYPE_CHECKING:
@@ -56,6 +59,12 @@ def _open_session(request: Request, c: Collaborators, params: dict[str, str],
                   tx: LoginTransaction | None) -> Response:
     state = params.get("state", "")
     if "error" in params:
+        if tx is not None and tx.params.get("prompt") == "none" and params["error"] in SILENT_LOGIN_ERRORS:
+            # A silent login the provider could not complete without a page: the page, anonymous.
+            log.debug("callback: silent login declined (%s); back to the page", params["error"])
+            response = responses.redirect(c.config.base_url + tx.return_to)
+            response.headerlist.append(c.transactions.clear(state))
+            return response
         reason = params.get("error_description") or params["error"]
         raise RequestError(f"The sign-in was not completed: {reason}", code=_error_code(params["error"]))
     if not state:
@@ -81,13 +90,27 @@ def _open_session(request: Request, c: Collaborators, params: dict[str, str],
 
 def _check_what_this_login_asked(claims: dict[str, Any], tx: LoginTransaction, c: Collaborators) -> None:
     """The ID token must show what this login asked of the provider (``tx.params``): a step-up's
-    ``acr``/``auth_time`` (OIDC Core §3.1.3.7), an invitation's organization."""
+    ``acr``/``auth_time`` (OIDC Core §3.1.3.7), an invitation's organization. A login that falls
+    short is refused here, so the session it would open never lacks what its page needs (and no
+    redirect loop can follow); the session from before it stays as it was."""
+    check_organization(claims, tx.params.get("organization"))
+    rule = stepup.requested(tx.params.get("acr_values"), tx.params.get("max_age"))
+    now, leeway = int(c.clock()), c.config.clock_skew
+    reason = None if rule is None else stepup.unmet(claims, rule, now=now, leeway=leeway)
+    if reason is not None:
+        log.warning("callback: the ID token does not show the step-up this login asked for (%s): refused",
+                    reason)
+        raise RequestError("This sign-in did not meet what the page asks for (a second factor, or a "
+                           "recent sign-in). Please try again.", code=STEP_UP_FAILED)
 
 
 def _new_session(request: Request, tokens: dict[str, Any], claims: dict[str, Any],
                  c: Collaborators) -> Session:
-    """The session this login opens, with the claims the app will see."""
-    return Session.from_token_response(tokens, claims, int(c.clock()))
+    """The session this login opens, with the claims the app will see (see :mod:`claims`)."""
+    user = claims_for_session(request.environ, tokens, claims, c.config, c.client)
+    if user is None:
+        return Session.from_token_response(tokens, claims, int(c.clock()))
+    return Session.from_kept_claims(tokens, user, int(c.clock()))
 
 
 def _no_transaction(environ: WSGIEnvironment, c: Collaborators) -> RequestError:

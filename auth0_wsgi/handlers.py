@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote
 
 from webob import Request, Response
 
-from . import cookies, errorpage, hosts, responses
+from . import cookies, errorpage, hosts, logins, responses
 from .config import Config
 from .errors import Auth0WSGIError
 from .logs import get_logger
@@ -28,7 +28,7 @@ from .session import Headers, LogoutRegistry, SessionStore
 from .transaction import Transactions
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
 log = get_logger(__name__)
 
@@ -38,6 +38,12 @@ log = get_logger(__name__)
 # has just logged out; a protected page then says so instead of going straight to the provider.
 HOST_MOVED_COOKIE, HOST_MOVED_SECONDS = "a0tx.host", 30
 SIGNED_OUT_COOKIE, SIGNED_OUT_SECONDS = "a0tx.out", 300
+# "a0tx.silent": this browser was sent through a silent login (attempt_silent_login) already; it is
+# not sent again for a day, or until a logout deletes the marker.
+SILENT_LOGIN_COOKIE, SILENT_LOGIN_SECONDS = "a0tx.silent", 24 * 3600
+# What a provider answers a prompt=none login for a user it cannot log in without a page (OIDC Core
+# 3.1.2.6): the page is then shown anonymously, with no error.
+SILENT_LOGIN_ERRORS = frozenset({"login_required", "consent_required", "interaction_required"})
 
 
 @dataclass(frozen=True)
@@ -72,10 +78,11 @@ def login(request: Request, c: Collaborators) -> Response:
     moved = _other_host(request, c, login_path)
     if isinstance(moved, Response):
         return moved
-    return_to = kept_for_login(safe_return_path(query(request).get("return_to")))
-    tx, headers = c.transactions.begin(return_to, request.environ, login_path)
-    response = responses.redirect(c.client.authorization_url(tx))
-    response.headerlist.extend([*headers, *moved])
+    given = query(request)
+    return_to = kept_for_login(safe_return_path(given.get("return_to")))
+    # Only what logins checks reaches /authorize: an invitation's organization, the page's step-up rule.
+    response = logins.begin(request.environ, c, return_to, logins.login_params(given, return_to, c.config))
+    response.headerlist.extend(moved)
     log.debug("login: redirecting to the authorization endpoint")
     return response
 
@@ -98,6 +105,37 @@ def _other_host(request: Request, c: Collaborators, login_path: str) -> Response
              "callback will look for the login cookie", host, c.config.base_url)
     response = responses.redirect(c.login_url + hosts.query_for_location(request.environ))
     response.headerlist.append(c.own_cookie(HOST_MOVED_COOKIE, HOST_MOVED_SECONDS, login_path))
+    return response
+
+
+def tries_silent_login(environ: WSGIEnvironment, c: Collaborators) -> bool:
+    """Whether a request without a session goes through a silent login (``attempt_silent_login``):
+    a browser's page navigation by GET, on base_url's host (where the callback finds the login
+    cookie), that has not been through one (its marker cookie) and has not just logged out. Never
+    a POST (its body would be lost), never XHR or an API client."""
+    return (c.config.attempt_silent_login and environ.get("REQUEST_METHOD") == "GET"
+            and responses.is_browser_navigation(environ)
+            and not has_cookie(environ, SILENT_LOGIN_COOKIE) and not has_cookie(environ, SIGNED_OUT_COOKIE)
+            and hosts.other_host(environ, c.config.base_url) is None)
+
+
+def silent_login(environ: WSGIEnvironment, c: Collaborators, app: WSGIApplication) -> Response:
+    """Once per browser: ``/authorize`` with ``prompt=none``, back to this page. The provider logs
+    the user in without a page, or answers an error the callback turns into this page, anonymous.
+    If the login cannot even start (the provider is down), ``app`` serves the page anonymously."""
+    tried = c.own_cookie(SILENT_LOGIN_COOKIE, SILENT_LOGIN_SECONDS)
+    return_to = kept_for_login(safe_return_path(responses.original_path(environ)))
+    try:
+        tx, headers = c.transactions.begin(return_to, environ, c.config.base_path + c.config.login_path,
+                                           {"prompt": "none"})
+        response = responses.redirect(c.client.authorization_url(tx))
+        response.headerlist.extend(headers)
+        log.debug("silent login: redirecting to the authorization endpoint with prompt=none")
+    except Exception as exc:  # a public page must not fail because the provider does
+        reason = exc.message if isinstance(exc, Auth0WSGIError) else type(exc).__name__
+        log.warning("silent login could not start (%s); serving the page anonymously", reason)
+        response = Request(environ).get_response(app)
+    response.headerlist.append(tried)
     return response
 
 

@@ -15,23 +15,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from webob import Request, Response
 
-from . import backchannel, callback, handlers, logout, responses, stores
+from . import backchannel, callback, handlers, logins, logout, responses, stores
 from . import environ as keys
 from .config import Config
+from .context import RequestContext, SessionServices, with_cookies
 from .cookies import CookieOptions
-from .errors import DependencyUnavailable, LoginRequired
+from .errors import DependencyUnavailable, LoginRequired, StepUpRequired
 from .logs import get_logger
 from .oidc import OIDCClient
 from .paths import path_is_under
 from .proxy import ProxyHeaders
 from .refresh import Refresher
 from .sealing import Sealer
-from .session import Headers, Lifetime, Session, SessionStore
+from .session import Headers, Lifetime, SessionStore
 from .transaction import Transactions
 
 if TYPE_CHECKING:
@@ -104,9 +104,9 @@ class Auth0Middleware:
         except DependencyUnavailable as error:  # the session store (Redis) is down
             return self.collaborators.pages.error(environ, error)(environ, start_response)
         if session is None:
-            if self._is_public(path):
+            if self._open_to_anonymous(path) and not handlers.tries_silent_login(environ, self.collaborators):
                 return self.app(environ, start_response)
-            log.debug("no session for a protected path: challenging")
+            log.debug("no session: challenging")
             return self._challenge(environ)(environ, start_response)
         context = RequestContext(self.session_services, environ, session)
         try:
@@ -115,20 +115,51 @@ class Auth0Middleware:
             return self.collaborators.pages.error(environ, error)(environ, start_response)
         if context.session is None:
             return self._ended(environ, path, context.headers, start_response)
-        return self.app(environ, context.start_response(start_response))
+        return self._call_app(environ, path, context, context.start_response(start_response))
 
     def _ended(self, environ: WSGIEnvironment, path: str, headers: Headers,
                start_response: StartResponse) -> Iterable[bytes]:
-        if self._is_public(path):
+        if self._open_to_anonymous(path):
             return self.app(environ, _adding_headers(start_response, headers))
         response = self._challenge(environ)
         response.headerlist.extend(headers)
         return response(environ, start_response)
 
+    def _open_to_anonymous(self, path: str) -> bool:
+        """Public, and not a ``step_up`` path: those need a login even with ``require_auth = false``."""
+        return self._is_public(path) and (not self.config.step_up
+                                          or logins.rule_for_path(path, self.config) is None)
+
+    def _call_app(self, environ: WSGIEnvironment, path: str, context: RequestContext,
+                  start_response: StartResponse) -> Iterable[bytes]:
+        """The app, for a session that meets the ``step_up`` rule of ``path`` (else the step-up). A
+        :class:`StepUpRequired` raised before the app starts its response is a step-up too; raised
+        later (mid-body, from a generator) it propagates: no redirect can follow a started response."""
+        rule = logins.rule_for_path(path, self.config) if self.config.step_up else None
+        if rule is not None and logins.falls_short(context.session, rule, self.config, self.clock):
+            return logins.step_up(environ, self.collaborators, rule)(environ, start_response)
+        started: list[str] = []
+
+        def tracking(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started.append(status)
+            return start_response(status, headers, exc_info)
+        try:
+            return self.app(environ, tracking)
+        except StepUpRequired as exc:
+            if started:
+                raise
+            response = logins.asked_by_app(environ, self.collaborators, context.session, exc)
+            return response(environ, start_response)
+
     def _is_public(self, path: str) -> bool:
         return not self.config.require_auth or path_is_under(path, self.config.public_paths)
 
     def _challenge(self, environ: WSGIEnvironment) -> Response:
+        """A request without a session: on a public page, the silent login (once, see
+        ``handlers.tries_silent_login``); elsewhere, a browser goes to login and the rest get a 401."""
+        if self._open_to_anonymous(environ.get("PATH_INFO") or "/") and handlers.tries_silent_login(
+                environ, self.collaborators):
+            return handlers.silent_login(environ, self.collaborators, self.app)
         if responses.is_browser_navigation(environ):
             return handlers.challenge(environ, self.collaborators)
         return responses.error_response(
@@ -142,125 +173,7 @@ class Auth0Middleware:
             return handlers.error_page(request, exc, self.collaborators)
 
 
-@dataclass(frozen=True)
-class SessionServices:
-    """What an authenticated request needs, built once at start-up: all a RequestContext sees."""
-
-    store: SessionStore
-    refresher: Refresher
-    lifetime: Lifetime
-    session_cookie_name: str
-    set_remote_user: bool  # REMOTE_USER is ours to set, and to remove when the session ends
-    clock: Callable[[], float] = time.time
-
-
-class RequestContext:
-    """One authenticated request: its session, the refresh hook views use, the cookies to send."""
-
-    def __init__(self, services: SessionServices, environ: WSGIEnvironment, session: Session) -> None:
-        # No reference to the environ here: the environ holds the context, and a cycle would leave
-        # every request to the garbage collector (~10 µs each in a worker).
-        self._services = services
-        self.session: Session | None = session
-        self.headers: Headers = []
-        environ[keys.CONTEXT] = self
-
-    def refresh(self, environ: WSGIEnvironment, *, force: bool = False) -> str | None:
-        """Refresh when due (or when forced); returns the access token, None if the session ended."""
-        services, session = self._services, self.session
-        if session is None:
-            return None
-        outcome = services.refresher.ensure_fresh(session, force=force)
-        if outcome.session is None:
-            self.session = None
-            self._add_cookies(services.store.clear(environ))
-            for key in (*keys.OURS, keys.REMOTE_USER if services.set_remote_user else ""):
-                environ.pop(key, None)
-            return None
-        now = int(services.clock())
-        session = outcome.session
-        if outcome.changed or services.lifetime.wants_touch(session, now):
-            session = self.session = session.touched(now)
-            self._add_cookies(services.store.save(environ, session))
-        self._inject(environ, session)
-        return session.access_token
-
-    def _add_cookies(self, headers: Headers) -> None:
-        """The cookies of a later save (or clear) in this request, merged with the earlier ones'.
-
-        A cookie of the same name is replaced. A save that sets the session cookie answers for the
-        whole set of session cookies (a cookie store may write fewer chunks than the save before
-        it): the earlier save's session cookies go, other earlier cookies stay.
-        """
-        if not self.headers or not headers:
-            self.headers = headers or self.headers
-            return
-        later = {_cookie_name(value) for _, value in headers}
-        session_name = self._services.session_cookie_name
-        if any(_is_session_cookie(name, session_name) for name in later):
-            kept = [(k, v) for k, v in self.headers if not _is_session_cookie(_cookie_name(v), session_name)]
-        else:
-            kept = self.headers
-        self.headers = [(k, v) for k, v in kept if _cookie_name(v) not in later] + headers
-
-    def _inject(self, environ: WSGIEnvironment, session: Session) -> None:
-        # The app's own copy: sessions are shared (decode caches), so a view that appends to a
-        # nested claim (a roles list) must not change what later requests see.
-        environ[keys.USER] = _private_copy(session.user)
-        environ[keys.ID_TOKEN] = session.id_token
-        environ[keys.ACCESS_TOKEN] = session.access_token
-        if self._services.set_remote_user:
-            environ[keys.REMOTE_USER] = session.user["sub"]
-
-    def start_response(self, start_response: StartResponse) -> StartResponse:
-        """Adds the session cookies at the moment the app starts its response (a view may refresh)."""
-        def wrapped(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            if self.headers:
-                response_headers = _with_cookies(response_headers, self.headers)
-            return start_response(status, response_headers, exc_info)
-        return wrapped
-
-
-_CONTAINERS = frozenset((list, dict))  # what JSON claims can hold that an app could change in place
-
-
-def _private_copy(claims: dict[str, Any]) -> dict[str, Any]:
-    """Flat values as they are (immutable), lists and dicts copied all the way down (JSON values).
-
-    Typical claims are all flat: one C-level pass finds that (~0.4 µs) instead of a Python loop.
-    """
-    copy = claims.copy()
-    if _CONTAINERS.isdisjoint(map(type, claims.values())):
-        return copy
-    for name, value in claims.items():
-        if isinstance(value, (list, dict)):
-            copy[name] = _copied(value)
-    return copy
-
-
-def _copied(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copied(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copied(v) for v in value]
-    return value
-
-
-def _cookie_name(set_cookie: str) -> str:
-    return set_cookie.partition("=")[0].strip()
-
-
-def _is_session_cookie(name: str, session_name: str) -> bool:
-    return name == session_name or name.startswith(session_name + ".")  # chunks: name.0, name.1…
-
-
 def _adding_headers(start_response: StartResponse, headers: Headers) -> StartResponse:
     def wrapped(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        return start_response(status, _with_cookies(response_headers, headers), exc_info)
+        return start_response(status, with_cookies(response_headers, headers), exc_info)
     return wrapped
-
-
-def _with_cookies(response_headers: list[tuple[str, str]], cookies: Headers) -> list[tuple[str, str]]:
-    """A response that sets a session cookie must never be stored by a shared cache."""
-    kept = [(k, v) for k, v in response_headers if k.lower() not in ("cache-control", "expires")]
-    return [*kept, *cookies, ("Cache-Control", "no-store")]

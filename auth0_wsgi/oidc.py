@@ -23,10 +23,17 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import GuestProtocol, KeySet, OctKey
 
-from . import client_auth, discovery, tokens
+from . import client_auth, discovery, par, tokens
 from .config import Config
 from .discovery import Metadata, SigningKeys
-from .errors import Auth0WSGIError, GrantRejected, ProviderError, ProviderUnavailable, TokenError
+from .errors import (
+    AudienceRefused,
+    Auth0WSGIError,
+    GrantRejected,
+    ProviderError,
+    ProviderUnavailable,
+    TokenError,
+)
 from .logs import get_logger
 from .transaction import LoginTransaction
 
@@ -62,7 +69,10 @@ class OIDCClient:
         params.update(tx.params)
         return params
 
-    def authorization_url(self, tx: LoginTransaction) -> str:
+    def authorization_url(self, tx: LoginTransaction, *, push: bool = True) -> str:
+        """Where the browser goes for this login: ``/authorize`` with every parameter, or, with PAR
+        (``pushed_authorization_requests``), with ``client_id`` and a ``request_uri`` only (see
+        :meth:`pushed`; ``push=False``: every parameter, for ``auth0-wsgi check`` to adjust first)."""
         config = self.config
         params = self.authorization_params(tx)
         # One OAuth2Session per call (it holds mutable state), for the URL and PKCE only.
@@ -72,7 +82,7 @@ class OIDCClient:
             self.metadata.get()["authorization_endpoint"], state=tx.state,
             code_verifier=tx.code_verifier, nonce=tx.nonce, scope=config.scope, **params,
         )
-        return str(url)
+        return self.pushed(str(url)) if push else str(url)
 
     def exchange_code(self, code: str, code_verifier: str) -> dict[str, Any]:
         response = self._token_request(
@@ -83,20 +93,55 @@ class OIDCClient:
             raise ProviderError("the token response holds no id_token")
         return response
 
-    def refresh(self, refresh_token: str) -> dict[str, Any]:
-        # No scope: a refresh never widens what was granted.
-        return self._token_request(grant_type="refresh_token", refresh_token=refresh_token)
+    def refresh(self, refresh_token: str, *, audience: str | None = None,
+                scope: str | None = None) -> dict[str, Any]:
+        """A refresh_token grant for the login's API (no scope: a refresh never widens what was
+        granted), or with ``audience`` (and ``scope``) for another API of the same login: Auth0's
+        Multi-Resource Refresh Token. A provider that refuses that API (any OAuth error but
+        ``invalid_client``) raises :class:`AudienceRefused`: it spent no refresh token."""
+        if audience is None:
+            return self._token_request(grant_type="refresh_token", refresh_token=refresh_token)
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "audience": audience}
+        if scope is not None:
+            form["scope"] = scope
+        response = self._post(self.metadata.get()["token_endpoint"], form, "the token endpoint")
+        body = discovery.read_body(response, "the token endpoint", self.config.http_timeout)
+        try:
+            return token_response(response.status_code, body, "refresh_token")
+        except (GrantRejected, ProviderError) as exc:
+            # A 4xx with an OAuth error (Auth0: 403 access_denied): not a 4xx page (ProviderUnavailable)
+            status = response.status_code
+            if not (isinstance(exc, GrantRejected) or (400 <= status < 500 and exc.code != "invalid_client"
+                                                      and not isinstance(exc, ProviderUnavailable))):
+                raise
+            error = exc.error if isinstance(exc, GrantRejected) else f"HTTP {status}"
+            raise AudienceRefused(f"The sign-in provider refused an access token for the API {audience} "
+                                  f"({error}).", audience=audience) from None
+
+    def pushed(self, url: str) -> str:
+        """``url`` (an authorization URL) as the browser gets it. With PAR (RFC 9126), its parameters
+        are POSTed with our client authentication, and the browser gets ``client_id`` and the
+        ``request_uri`` the provider answers instead; raises a 502/503 naming the PAR endpoint."""
+        metadata = self.metadata.get()
+        if not par.wanted(self.config.pushed_authorization_requests, metadata):
+            return url
+        form = par.form(url, self.config.token_endpoint_auth_method)
+        response = self._post(par.endpoint(metadata, self.config.issuer), form, par.WHAT)
+        body = discovery.read_body(response, par.WHAT, self.config.http_timeout)
+        return par.browser_url(metadata["authorization_endpoint"], self.config.client_id,
+                               par.request_uri(response.status_code, body))
 
     # -- tokens ----------------------------------------------------------------------------
     def verify_id_token(self, id_token: str, *, nonce: str | None) -> dict[str, Any]:
-        """Signature (pinned algorithm, JWKS), then every claim rule of ``tokens``, the
-        organization asked for in ``authorization_params`` included."""
+        """Signature (pinned algorithm, JWKS), then every claim rule of ``tokens``, the configured
+        ``organization`` included (at login and after each refresh; an invitation's organization
+        is the callback's to check, against its login's transaction)."""
         claims = self._verified_claims(id_token, "ID token")
         tokens.check_id_token_claims(
             claims, issuer=self.config.issuer, client_id=self.config.client_id, nonce=nonce,
             now=int(self._clock()), leeway=self.config.clock_skew,
         )
-        tokens.check_organization(claims, self.config.authorization_params.get("organization"))
+        tokens.check_organization(claims, self.config.organization)
         return claims
 
     def verify_logout_token(self, logout_token: str) -> dict[str, Any]:
@@ -125,6 +170,26 @@ class OIDCClient:
             return key
         kid = guest.headers().get("kid")
         return self.keys.get(kid if isinstance(kid, str) else None)
+
+    def userinfo(self, access_token: str) -> dict[str, Any]:
+        """``fetch_userinfo``: the UserInfo endpoint's JSON object, untrusted: read like a token answer
+        (bounded, checked); the caller compares its ``sub``. Unreachable or a 5xx raise
+        :class:`ProviderUnavailable`, anything else unusable :class:`ProviderError`."""
+        endpoint, what = self.metadata.get().get("userinfo_endpoint"), "the userinfo endpoint"
+        if not isinstance(endpoint, str) or not discovery.same_security(endpoint, self.config.issuer):
+            raise ProviderError("the provider advertises no usable userinfo_endpoint (fetch_userinfo)")
+        try:  # never follow a redirect: the token would go with it
+            headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+            response = self._http.get(endpoint, headers=headers, timeout=self.config.http_timeout,
+                                      stream=True, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise ProviderUnavailable(f"{what} is unreachable: {type(exc).__name__}") from None
+        # 64 KB: far more than any profile, and more than a session cookie could ever hold.
+        body = discovery.read_body(response, what, self.config.http_timeout, limit=64 * 1024)
+        if response.status_code != 200:
+            error = ProviderUnavailable if response.status_code >= 500 else ProviderError
+            raise error(f"{what} answered HTTP {response.status_code}")
+        return discovery.json_object(body, what)
 
     # -- logout ----------------------------------------------------------------------------
     def logout_url(self, id_token: str | None, return_to: str) -> str:

@@ -122,8 +122,12 @@ def authorize(http: requests.Session, client: OIDCClient, now: int, *,
               audience: str | None) -> AuthorizeAnswer:
     """The login's authorization request, with ``prompt=none`` and ``audience`` (or none), unfollowed."""
     config = client.config
-    url = with_params(client.authorization_url(LoginTransaction.start("/", now)),
+    url = with_params(client.authorization_url(LoginTransaction.start("/", now), push=False),
                       prompt="none", audience=audience)
+    try:
+        url = client.pushed(url)  # with PAR: a failure names the PAR endpoint in the report
+    except Auth0WSGIError as error:
+        return AuthorizeAnswer(0, False, error.message)
     try:
         response = http.get(url, allow_redirects=False, timeout=config.http_timeout, stream=True,
                             headers={"Accept": "text/html"})  # as a browser asks

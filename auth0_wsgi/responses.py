@@ -19,6 +19,7 @@ from .errors import (
     Auth0WSGIError,
     DependencyUnavailable,
     GrantRejected,
+    LoginRefused,
     LoginRequired,
     ProviderError,
     ProviderUnavailable,
@@ -93,7 +94,7 @@ def original_path(environ: WSGIEnvironment) -> str:
 
 def user_message(error: Auth0WSGIError) -> tuple[str, str]:
     """The page title and the message a user sees for ``error`` (its ``message`` is the operator's)."""
-    if isinstance(error, (RequestError, LoginRequired)):
+    if isinstance(error, (RequestError, LoginRequired, LoginRefused)):  # LoginRefused: the app's own words
         return "Sign-in problem", error.message
     for kind, title, message in _FOR_USERS:
         if isinstance(error, kind):

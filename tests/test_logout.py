@@ -156,3 +156,26 @@ def test_logout_completes_when_revoking_raises_something_unexpected(build_app, f
     _ends_locally(app, fake, app.get("/logout"))
     assert "RuntimeError" in caplog.text
     assert refresh_token not in caplog.text  # the exception's message is not logged: it may hold anything
+
+
+# -- on_logout: the app is told, after the local session has ended -------------------------------------
+
+def test_on_logout_is_told_the_ended_sessions_claims(build_app, fake):
+    calls = []
+    app = build_app(on_logout=lambda environ, claims: calls.append((environ["PATH_INFO"], claims)))
+    log_in(app)
+    response = app.get("/logout")
+    assert response.status_int == 302
+    [(path, claims)] = calls
+    assert path == "/logout" and claims["sub"] == fake.sub and claims["email"] == "alice@example.com"
+    app.get("/logout")  # no session: nothing to tell
+    assert len(calls) == 1
+
+
+def test_an_on_logout_hook_that_raises_does_not_stop_the_logout(build_app, fake, caplog):
+    def broken(environ, claims):
+        raise RuntimeError("the app's bug")
+    app = build_app(on_logout=broken)
+    log_in(app)
+    _ends_locally(app, fake, app.get("/logout"))
+    assert "on_logout hook" in caplog.text and "RuntimeError" in caplog.text

@@ -25,6 +25,7 @@ from webob import Request, Response
 CLIENT_ID = "fake-client"
 CLIENT_SECRET = "fake-secret:with%odd+chars-0123456789abcdef"
 AUDIENCE = "https://api.example.com"
+MFA_POLICY = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
 HUGE_BODY_BYTES = 50 * 1024 * 1024  # what a path in ``huge_paths`` answers, produced lazily
 
 
@@ -36,6 +37,7 @@ class Grant:
     challenge: str | None
     scope: str
     sub: str
+    claims: dict[str, Any] = field(default_factory=dict)  # what this login earned: see _login_claims
 
 
 @dataclass
@@ -85,6 +87,38 @@ class FakeProvider:
         self.revoke_status = 200
         self.revoke_delay = 0.0
         self.last_revoke_request: dict[str, str] = {}
+        self.userinfo_claims: dict[str, Any] = {}  # added to (or replacing) /userinfo's answer
+        self.last_userinfo_authorization = ""
+        # PAR (RFC 9126) at /oauth/par, always advertised; /authorize takes its request_uri once.
+        self.pushed: dict[str, dict[str, str]] = {}  # request_uri -> the parameters pushed
+        self.last_par_request: dict[str, str] = {}
+        self.last_par_items: list[tuple[str, str]] = []
+        self.par_delay = 0.0  # seconds the PAR endpoint waits before answering (real time)
+        self.require_par = False  # /authorize refuses parameters that were not pushed
+        # prompt=none: with a provider session the login completes as usual; without, the
+        # provider answers prompt_none_error (login_required, consent_required…).
+        self.has_session = True
+        self.prompt_none_error = "login_required"
+        # Step-up: with honour_step_up, ID tokens carry auth_time (when the user last authenticated,
+        # read from ``clock``), renewed by acr_values or an exceeded max_age; acr_values naming
+        # MFA_POLICY earns acr and amr ["pwd", "mfa"]. Kept by refreshes, as Auth0 does.
+        self.honour_step_up = False
+        self.auth_time: int | None = None
+        self.clock: Callable[[], float] = time.time
+        # Organizations (id -> name): organization=<id or name> earns org_id and org_name; an
+        # unknown one is refused (invalid_request), as Auth0 does. Empty: the parameter is ignored.
+        self.organizations: dict[str, str] = {}
+        self.refresh_claims: dict[str, dict[str, Any]] = {}  # refresh token -> its login's claims
+        # Multi-Resource Refresh Token: a refresh grant with audience= (and scope=) for one of these
+        # APIs (or AUDIENCE) gets a token with that aud; any other -> 403 access_denied, the refresh
+        # token unspent (as Auth0). refresh_grants lists each grant's audience (None: no audience=).
+        self.mrrt_audiences: set[str] = set()
+        self.mrrt_fallback = False  # True: another audience gets the login's API's token instead
+        self.refresh_grants: list[str | None] = []
+        self.spent_refresh_tokens: set[str] = set()
+        self.refresh_reuses = 0  # spent refresh tokens presented again (Auth0: reuse detection)
+        self.refresh_hold = 0.0  # seconds each refresh grant takes (real time), to widen races
+        self.refresh_in_flight = self.max_refresh_in_flight = 0
 
     # -- the WSGI app -----------------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> Any:
@@ -96,6 +130,8 @@ class FakeProvider:
             "/token": self._token,
             "/logout": self._logout,
             "/oauth/revoke": self._revoke,
+            "/userinfo": self._userinfo,
+            "/oauth/par": self._par,
         }.get(request.path_info)
         self.counts[request.path_info] += 1
         if request.path_info in self.huge_paths:
@@ -115,6 +151,8 @@ class FakeProvider:
             "jwks_uri": self.issuer + "jwks",
             "end_session_endpoint": self.issuer + "logout",
             "revocation_endpoint": self.issuer + "oauth/revoke",
+            "userinfo_endpoint": self.issuer + "userinfo",
+            "pushed_authorization_request_endpoint": self.issuer + "oauth/par",
             "authorization_response_iss_parameter_supported": True,
             "id_token_signing_alg_values_supported": ["RS256"],
         }
@@ -129,14 +167,48 @@ class FakeProvider:
     def _authorize(self, request: Request) -> Response:
         params = {k: request.GET[k] for k in request.GET}
         self.last_authorize = params
+        if "request_uri" in params or self.require_par:
+            with self._lock:
+                pushed = self.pushed.pop(params.get("request_uri", ""), None)
+            if pushed is None or pushed.get("client_id", CLIENT_ID) != params.get("client_id"):
+                return _oauth_error("invalid_request_uri")
+            params = pushed
+        if params.get("prompt") == "none" and not self.has_session:
+            query = {"error": self.prompt_none_error, "state": params.get("state", ""), "iss": self.issuer}
+            return Response(status=302, location=f"{params.get('redirect_uri')}?{urlencode(query)}")
+        earned = self._login_claims(params)
+        if earned is None:
+            query = {"error": "invalid_request", "error_description": "no such organization",
+                     "state": params.get("state", ""), "iss": self.issuer}
+            return Response(status=302, location=f"{params.get('redirect_uri')}?{urlencode(query)}")
         code = secrets.token_urlsafe(16)
         self.codes[code] = Grant(params.get("client_id", ""), params.get("redirect_uri", ""),
                                  params.get("nonce"), params.get("code_challenge"), params.get("scope", ""),
-                                 self.sub)
+                                 self.sub, earned)
         query = {"code": code, "state": params.get("state", "")}
         if not self.omit_iss:
             query["iss"] = self.iss_override or self.issuer
         return Response(status=302, location=f"{params.get('redirect_uri')}?{urlencode(query)}")
+
+    def _login_claims(self, params: dict[str, str]) -> dict[str, Any] | None:
+        """The claims a login with these /authorize parameters earns (None: refused)."""
+        claims: dict[str, Any] = {}
+        organization = params.get("organization")
+        if organization is not None and self.organizations:
+            found = [(org_id, name) for org_id, name in self.organizations.items()
+                     if organization == org_id or organization.lower() == name.lower()]
+            if not found:
+                return None
+            claims["org_id"], claims["org_name"] = found[0]
+        if self.honour_step_up:
+            now, acr_values = int(self.clock()), params.get("acr_values", "").split()
+            max_age = params.get("max_age")
+            if self.auth_time is None or acr_values or (max_age and now - self.auth_time > int(max_age)):
+                self.auth_time = now  # the user authenticates (again)
+            claims["auth_time"] = self.auth_time
+            if MFA_POLICY in acr_values:
+                claims.update(acr=MFA_POLICY, amr=["pwd", "mfa"])
+        return claims
 
     def _logout(self, request: Request) -> Response:
         return Response(status=302, location=request.GET.get("post_logout_redirect_uri", self.issuer))
@@ -156,6 +228,38 @@ class FakeProvider:
             if self.refresh_tokens.pop(form.get("token", ""), None) is not None:
                 self.revoked.append(form["token"])
         return Response(status=200)
+
+    def _par(self, request: Request) -> Response:
+        """RFC 9126: the authorization parameters, with the token endpoint's client authentication."""
+        if self.par_delay:
+            time.sleep(self.par_delay)  # real time: a slow provider, against the real http_timeout
+            return Response(status=201, json={"request_uri": "urn:late", "expires_in": 60})
+        form = {k: request.POST[k] for k in request.POST}
+        self.last_par_request = form
+        self.last_par_items = list(request.POST.items())  # a parameter sent twice shows here
+        self.last_authorization_header = request.headers.get("Authorization", "")
+        if not self._client_ok(request, form):
+            return _oauth_error("invalid_client", 401)
+        if "request_uri" in form or not form.get("redirect_uri"):
+            return _oauth_error("invalid_request")
+        uri = "urn:ietf:params:oauth:request_uri:" + secrets.token_urlsafe(16)
+        params = {k: v for k, v in form.items() if k not in ("client_secret", "client_assertion",
+                                                              "client_assertion_type")}
+        params["client_id"] = CLIENT_ID
+        with self._lock:
+            self.pushed[uri] = params
+        return Response(status=201, json={"request_uri": uri, "expires_in": 60})
+
+    def _userinfo(self, request: Request) -> Response:
+        """OIDC Core §5.3: the profile of the access token's user, with ``userinfo_claims`` over it."""
+        self.last_userinfo_authorization = request.headers.get("Authorization", "")
+        try:
+            token = jwt.decode(self.last_userinfo_authorization.removeprefix("Bearer "), self.key)
+        except Exception:
+            return Response(status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        answer = {"sub": token.claims["sub"], "name": "Alice Example", "nickname": "alice",
+                  "email": "alice@example.com", "email_verified": True}
+        return Response(json={**answer, **self.userinfo_claims})
 
     def _huge(self, start_response: Callable) -> Iterator[bytes]:
         headers = [("Content-Type", "application/json")]
@@ -241,32 +345,57 @@ class FakeProvider:
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         if grant.challenge != challenge:
             return _oauth_error("invalid_grant")
-        return self._tokens(grant.nonce, "offline_access" in grant.scope.split(), grant.sub)
+        earned = (grant.claims,) if grant.claims else ()  # tests wrap _tokens(nonce, offline, sub)
+        return self._tokens(grant.nonce, "offline_access" in grant.scope.split(), grant.sub, *earned)
 
     def _refresh_grant(self, form: dict[str, str]) -> Response:
+        token, audience = form.get("refresh_token", ""), form.get("audience")
+        if audience is not None and audience not in {AUDIENCE, *self.mrrt_audiences}:
+            if not self.mrrt_fallback:
+                return _oauth_error("access_denied", 403)
+            audience = None  # what Auth0 is said to do outside the MRRT policy: the default audience
         with self._lock:
-            sub = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+            self.refresh_in_flight += 1
+            self.max_refresh_in_flight = max(self.max_refresh_in_flight, self.refresh_in_flight)
+        time.sleep(self.refresh_hold)
+        with self._lock:
+            self.refresh_in_flight -= 1
+            sub = self.refresh_tokens.pop(token, None)
+            earned = self.refresh_claims.pop(token, {})
+            self.refresh_reuses += sub is None and token in self.spent_refresh_tokens
+            self.spent_refresh_tokens.add(token)
+            if sub is not None:
+                self.refresh_grants.append(audience)
         if sub is None:
             return _oauth_error("invalid_grant")
-        return self._tokens(None, True, self.refresh_sub or sub)
+        response = self._tokens(None, True, self.refresh_sub or sub, *((earned,) if earned else ()))
+        if audience is not None:  # an MRRT grant: the token of that API
+            body = response.json
+            body["access_token"] = self.api_access_token(self.refresh_sub or sub, audience, form.get("scope"))
+            response.json = body
+        return response
 
-    def _tokens(self, nonce: str | None, offline: bool, sub: str | None = None) -> Response:
+    def _tokens(self, nonce: str | None, offline: bool, sub: str | None = None,
+                earned: dict[str, Any] | None = None) -> Response:
         now = int(time.time())
         sub = sub or self.sub
         body: dict[str, Any] = {
             "access_token": self.access_token(now, sub),
-            "id_token": self.id_token(nonce, now, sub),
+            # Without earned claims, as before: tests wrap id_token(nonce, now, sub) to record or forge it.
+            "id_token": self.id_token(nonce, now, sub, earned) if earned else self.id_token(nonce, now, sub),
             "token_type": "Bearer",
             "expires_in": self.access_token_ttl,
         }
         if offline:
             body["refresh_token"] = secrets.token_urlsafe(24)
             self.refresh_tokens[body["refresh_token"]] = sub
+            self.refresh_claims[body["refresh_token"]] = earned or {}
         return Response(json=body, headers={"Cache-Control": "no-store"})
 
-    def id_token(self, nonce: str | None, now: int, sub: str | None = None) -> str:
+    def id_token(self, nonce: str | None, now: int, sub: str | None = None,
+                 earned: dict[str, Any] | None = None) -> str:
         claims = {"iss": self.issuer, "sub": sub or self.sub, "aud": CLIENT_ID, "iat": now, "exp": now + 3600,
-                  "name": "Alice Example", "email": "alice@example.com", "sid": "sid-1"}
+                  "name": "Alice Example", "email": "alice@example.com", "sid": "sid-1", **(earned or {})}
         if nonce is not None:
             claims["nonce"] = nonce
         header = {"alg": "RS256", "kid": "k1", **self.id_token_header}
@@ -276,6 +405,15 @@ class FakeProvider:
     def access_token(self, now: int, sub: str | None = None) -> str:
         claims = {"iss": self.issuer, "sub": sub or self.sub, "aud": [AUDIENCE, self.issuer + "userinfo"],
                   "iat": now, "exp": now + self.access_token_ttl, "scope": "openid profile read:messages",
+                  "jti": secrets.token_hex(8)}
+        return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key)
+
+
+    def api_access_token(self, sub: str, audience: str, scope: str | None) -> str:
+        """An access token for ``audience`` alone (an MRRT grant), with the ``scope`` asked."""
+        now = int(time.time())
+        claims = {"iss": self.issuer, "sub": sub, "aud": audience, "iat": now,
+                  "exp": now + self.access_token_ttl, "scope": scope or "read:default",
                   "jti": secrets.token_hex(8)}
         return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key)
 
