@@ -7,7 +7,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import subprocess
 import sys
 import threading
 import time
@@ -23,6 +25,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "local_idp"))
 
+import local_idp
 from local_idp import (
     MFA_POLICY,
     Api,
@@ -37,6 +40,7 @@ from local_idp import (
 )
 
 from tests.support.real_idp import require_local_idp
+from tests.support.servers import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -724,3 +728,71 @@ def test_userinfo_answers_the_api_access_token(discovery: dict[str, Any], browse
         discovery, POST_CLIENT, tokens["refresh_token"], audience=BILLING, scope="read:invoices"
     )
     assert userinfo(narrow["access_token"]).status_code == 401
+
+
+# ------------------------------------------------------- the command line (the demo's)
+
+CLI_CLIENT = Client("cli-app", "cli-secret", [REDIRECT_URI])
+
+
+def cli_args(*extra: str) -> list[str]:
+    return ["--client-id", CLI_CLIENT.client_id, "--client-secret", CLI_CLIENT.client_secret,
+            "--redirect-uri", REDIRECT_URI, *extra]
+
+
+def test_cli_parses_apis_and_organizations() -> None:
+    args = local_idp._parse_args(cli_args("--api", f"{BILLING}=read:invoices  write:invoices",
+                                          "--api", AUDIENCE, "--organization", "org_abc123:acme",
+                                          "--require-par"))
+    assert args.api == [Api(BILLING, "read:invoices write:invoices"), Api(AUDIENCE, "")]
+    assert args.organization == [Organization("org_abc123", "acme")]
+    assert args.require_par is True
+    assert args.audience == BILLING  # without --audience, the first --api is the login's API
+    # as before these flags: --audience alone, or its default
+    assert local_idp._parse_args(cli_args("--audience", AUDIENCE, "--api", BILLING)).audience == AUDIENCE
+    assert local_idp._parse_args(cli_args()).audience == AUDIENCE
+    assert local_idp._parse_args(cli_args()).api == []
+
+
+@pytest.mark.parametrize("flag", ["--api==read:invoices", "--organization=acme", "--organization=:acme",
+                                  "--organization=org_abc123:"])
+def test_cli_refuses_a_malformed_api_or_organization(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        local_idp._parse_args(cli_args(flag))
+    assert "is not" in capsys.readouterr().err
+
+
+def test_cli_serves_the_apis_and_organizations_of_its_flags(browser: requests.Session) -> None:
+    """What the demo starts: the CLI's --audience and --api both reach the provider, and so does
+    --organization; an API it was not given stays unknown."""
+    require_provider()
+    port = free_port()
+    command = [sys.executable, str(Path(local_idp.__file__)), "--port", str(port), "--audience", AUDIENCE,
+               "--api", f"{BILLING}=read:invoices", "--organization", "org_cli:cli-org",
+               "--client-id", CLI_CLIENT.client_id, "--redirect-uri", REDIRECT_URI]
+    # the secret in the environment, as the demo gives it
+    env = {**os.environ, local_idp.SECRET_VARIABLE: CLI_CLIENT.client_secret}
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          stdin=subprocess.DEVNULL, text=True) as process:
+        try:
+            assert process.stdout is not None
+            assert "Local IdP ready" in process.stdout.readline()  # it prints this once listening
+            issuer = f"http://127.0.0.1:{port}/"
+            metadata = requests.get(issuer + ".well-known/openid-configuration", timeout=10).json()
+
+            login = log_in(browser, metadata, CLI_CLIENT, organization="cli-org")
+            tokens = redeem(metadata, CLI_CLIENT, login)
+            _, claims = jwt_parts(tokens["access_token"])
+            assert AUDIENCE in claims["aud"] and "read:messages" in claims["scope"].split()
+            assert (claims["org_id"], claims["org_name"]) == ("org_cli", "cli-org")
+            billing = refreshed(metadata, CLI_CLIENT, tokens["refresh_token"], audience=BILLING)
+            _, claims = jwt_parts(billing["access_token"])
+            assert BILLING in claims["aud"] and AUDIENCE not in claims["aud"]
+            assert "read:invoices" in claims["scope"].split()
+
+            unknown, *_ = authorize_url(metadata, CLI_CLIENT, audience="https://unknown.example.com")
+            refused = requests.get(unknown, allow_redirects=False, timeout=10)
+            assert callback_params(refused)["error"] == "invalid_target"
+        finally:
+            process.terminate()
+            process.wait(10)

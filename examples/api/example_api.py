@@ -1,12 +1,15 @@
 """A tiny JSON API behind the auth0-wsgi resource-server filter (``api.ini``).
 
 Plain WSGI on purpose: the filter does the authentication, the views read ``auth0.claims`` and
-guard their own scopes with :func:`auth0_wsgi.resource_server.requires_scopes`.
+guard their own scopes with :func:`auth0_wsgi.resource_server.requires_scopes`. ``GET /messages``
+needs ``read:messages``, or the scope in ``API_MESSAGES_SCOPE`` (``messages_scope`` in the ini): the
+demo runs this API a second time as its "billing" API, whose tokens carry ``read:invoices``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,6 +21,7 @@ MESSAGES = [
     {"id": 1, "text": "Hello from the example API."},
     {"id": 2, "text": "Only tokens with read:messages can read this."},
 ]
+DEFAULT_MESSAGES_SCOPE = "read:messages"
 
 
 def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
@@ -31,7 +35,6 @@ def health(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[
     return _json(start_response, "200 OK", {"status": "ok"})
 
 
-@requires_scopes("read:messages")
 def messages(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
     claims = get_claims(environ) or {}
     scopes = sorted(set(claims.get("scope", "").split()) | set(claims.get("permissions", [])))
@@ -44,19 +47,28 @@ def whoami(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[
                  {"sub": claims.get("sub"), "aud": claims.get("aud"), "scope": claims.get("scope")})
 
 
-ROUTES: dict[str, WSGIApp] = {"/health": health, "/messages": messages, "/whoami": whoami}
+def make_application(messages_scope: str = DEFAULT_MESSAGES_SCOPE) -> WSGIApp:
+    """The API, whose ``GET /messages`` needs ``messages_scope``."""
+    routes: dict[str, WSGIApp] = {"/health": health, "/messages": requires_scopes(messages_scope)(messages),
+                                  "/whoami": whoami}
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        view = routes.get(environ.get("PATH_INFO") or "/")
+        if view is None:
+            return _json(start_response, "404 Not Found", {"error": "not_found"})
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0")])
+            return [b""]
+        return view(environ, start_response)
+
+    return application
 
 
-def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    view = ROUTES.get(environ.get("PATH_INFO") or "/")
-    if view is None:
-        return _json(start_response, "404 Not Found", {"error": "not_found"})
-    if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-        start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0")])
-        return [b""]
-    return view(environ, start_response)
+application = make_application()
 
 
 def app_factory(global_conf: dict[str, Any], **settings: str) -> WSGIApp:
-    """``paste.app_factory``: ``[app:api] use = call:example_api:app_factory``."""
-    return application
+    """``paste.app_factory``: ``[app:api] use = call:example_api:app_factory``; the environment's
+    ``API_MESSAGES_SCOPE`` wins over the ini's ``messages_scope``."""
+    scope = os.environ.get("API_MESSAGES_SCOPE") or settings.get("messages_scope") or DEFAULT_MESSAGES_SCOPE
+    return make_application(scope)

@@ -5,7 +5,9 @@ Run behind the auth0 filter (see ``bottle_app.ini``)::
     gunicorn --paste examples/bottle_app/bottle_app.ini --pythonpath examples/bottle_app
 
 The filter logs the user in and keeps the access token fresh. ``Auth0Plugin`` passes ``user`` to
-the routes that declare it; ``/messages`` calls the API with ``auth0_wsgi.api_session``. Bottle's
+the routes that declare it; ``/messages`` calls the API with ``auth0_wsgi.api_session``, and
+``/billing`` a second API with ``api_session(..., audience=...)`` (the ini's
+``additional_audiences``); ``/admin`` is a ``step_up`` path: the filter asks for MFA first. Bottle's
 ``{{ }}`` escapes every value (``{{! }}`` is used only for HTML built here).
 """
 
@@ -27,6 +29,7 @@ from auth0_wsgi.bottle import Auth0Plugin, current_access_token
 
 log = logging.getLogger(__name__)
 DEFAULT_API_URL = "http://127.0.0.1:8001"
+DEFAULT_BILLING_API_URL = "http://127.0.0.1:8003"
 
 LAYOUT = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{{title}}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>
@@ -51,6 +54,8 @@ HOME = """% if user:
 <p>Hello, {{user.get("name") or user["sub"]}}.</p>
 <p>See your <a href="/profile">profile</a> or the <a href="/messages">messages</a>
 that the API returns for you.</p>
+<p>The <a href="/billing">billing</a> page calls a second API with the same login; the
+<a href="/admin">admin</a> page asks for a second factor (MFA) first.</p>
 % else:
 <p>You are not logged in.</p><p><a href="/login?return_to=/profile">Log in</a></p>
 % end"""
@@ -71,6 +76,18 @@ with the scopes <code class="api-scopes">{{" ".join(data.get("scopes", []))}}</c
 % end
 </ul>"""
 
+BILLING = """<p>The billing API <code class="api-audience">{{audience}}</code> at {{url}} answered for
+<code class="api-sub">{{data.get("sub")}}</code>, with a token of its own for the same login, with the
+scopes <code class="api-scopes">{{" ".join(data.get("scopes", []))}}</code>.</p>"""
+
+ADMIN = """% if "mfa" in amr:
+<p>You signed in with a second factor (MFA): amr <code class="amr">{{" ".join(amr)}}</code>.</p>
+% else:
+<p class="error">The provider reports no second factor:
+amr <code class="amr">{{" ".join(amr) or "none"}}</code>.</p>
+% end
+<p>Authentication context (<code>acr</code>): <code class="acr">{{acr}}</code></p>"""
+
 API_ERROR = """<p class="error">{{problem}}</p>"""
 
 
@@ -79,10 +96,15 @@ def app_factory(global_conf: dict[str, Any], **settings: str) -> bottle.Bottle:
     app = bottle.Bottle()
     api_url = os.environ.get("API_URL") or settings.get("api_url") or DEFAULT_API_URL
     app.config["api_url"] = api_url.rstrip("/")
+    billing_url = os.environ.get("BILLING_API_URL") or settings.get("billing_api_url")
+    app.config["billing_api_url"] = (billing_url or DEFAULT_BILLING_API_URL).rstrip("/")
+    app.config["billing_audience"] = settings.get("billing_audience", "")  # empty: no second API
     app.install(Auth0Plugin())
     app.route("/", callback=home)
     app.route("/profile", callback=profile)
     app.route("/messages", callback=messages)
+    app.route("/billing", callback=billing)
+    app.route("/admin", callback=admin)
     app.route("/health", callback=health)
     return app
 
@@ -116,14 +138,56 @@ def messages(user: dict[str, Any] | None) -> str:
     return page("Messages", bottle.template(MESSAGES, url=url, data=data), user)
 
 
+def billing(user: dict[str, Any] | None) -> str:
+    """Calls ``GET {billing_api_url}/messages`` on the second API, with an access token for it that
+    the filter gets from the login's refresh token (``additional_audiences``)."""
+    audience = bottle.request.app.config["billing_audience"]
+    if not audience:
+        return page("Billing", bottle.template(API_ERROR, problem="No billing API is configured: set "
+                                               "billing_audience (see bottle_app.ini)."), user)
+    url = bottle.request.app.config["billing_api_url"] + "/messages"
+    try:
+        with auth0_wsgi.api_session(bottle.request.environ, audience=audience) as api:
+            answer = api.get(url, timeout=5)
+    except auth0_wsgi.AudienceRefused as error:
+        # the session goes on: only this API is out of reach (not listed, or the provider said no)
+        log.warning("no access token for %s: %s", audience, error.code)
+        not_listed = error.code == "audience_not_allowed"
+        why = ("this application does not list it in additional_audiences" if not_listed
+               else "the sign-in service refused an access token for it")
+        bottle.response.status = 403
+        return page("Billing", bottle.template(API_ERROR, problem=f"The billing API ({audience}) is not "
+                                               f"available to you here: {why}. The rest of the site works "
+                                               "as before."), user)
+    except requests.RequestException as error:
+        log.warning("the billing API at %s is unreachable: %s", url, type(error).__name__)
+        return _api_error(f"The API at {url} is unreachable.", user, "Billing")
+    try:
+        data = answer.json() if answer.status_code == 200 else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        problem = f"The billing API answered {answer.status_code}: {answer.text[:300]}"
+        return _api_error(problem, user, "Billing")
+    return page("Billing", bottle.template(BILLING, audience=audience, url=url, data=data), user)
+
+
+def admin(user: dict[str, Any] | None) -> str:
+    """A ``step_up`` path: the filter lets only a login with MFA reach it (the ID token's ``acr``);
+    ``amr`` says how the user signed in."""
+    user = user or {}
+    amr = [str(method) for method in user.get("amr") or []]
+    return page("Admin", bottle.template(ADMIN, amr=amr, acr=user.get("acr", "")), user)
+
+
 def health() -> str:
     bottle.response.content_type = "text/plain"
     return "ok\n"
 
 
-def _api_error(problem: str, user: dict[str, Any] | None) -> str:
+def _api_error(problem: str, user: dict[str, Any] | None, title: str = "Messages") -> str:
     bottle.response.status = 502
-    return page("Messages", bottle.template(API_ERROR, problem=problem), user)
+    return page(title, bottle.template(API_ERROR, problem=problem), user)
 
 
 def page(title: str, body: str, user: dict[str, Any] | None) -> str:

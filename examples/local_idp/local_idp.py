@@ -10,7 +10,9 @@ environment, so that it never shows in ``ps``::
 
     LOCAL_IDP_CLIENT_SECRET=secret python examples/local_idp/local_idp.py --port 9400 \\
         --client-id app --redirect-uri http://127.0.0.1:8000/callback \\
-        --post-logout-redirect-uri http://127.0.0.1:8000/
+        --post-logout-redirect-uri http://127.0.0.1:8000/ \\
+        --api https://api.example.com="read:messages write:messages" \\
+        --api https://billing.example.com=read:invoices --organization org_abc123:acme
 
 Needs Node.js and ``npm ci`` run once in this directory.
 """
@@ -344,11 +346,36 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["client_secret_post", "client_secret_basic"],
     )
     parser.add_argument("--access-token-ttl", type=int, default=3600)
-    parser.add_argument("--audience", default=DEFAULT_AUDIENCE)
+    parser.add_argument("--audience", default=None,
+                        help=f"the login's API (default: the first --api, else {DEFAULT_AUDIENCE})")
+    parser.add_argument("--api", action="append", default=[], type=_api, metavar="IDENTIFIER[=SCOPES]",
+                        help="an API (repeatable), e.g. https://billing.example.com=read:invoices; "
+                             "several scopes separated by spaces")
+    parser.add_argument("--organization", action="append", default=[], type=_organization,
+                        metavar="ID:NAME", help="an Organization (repeatable), e.g. org_abc123:acme")
+    parser.add_argument("--require-par", action="store_true",
+                        help="/authorize takes only a pushed authorization request's request_uri")
     args = parser.parse_args(argv)
     if not args.client_secret:
         parser.error(f"set {SECRET_VARIABLE} in the environment (or pass --client-secret)")
+    if args.audience is None:
+        args.audience = args.api[0].identifier if args.api else DEFAULT_AUDIENCE
     return args
+
+
+def _api(value: str) -> Api:
+    # An identifier is a URI without "=" in practice: the first "=" starts the scopes.
+    identifier, _, scopes = value.partition("=")
+    if not identifier:
+        raise argparse.ArgumentTypeError(f"{value!r} is not IDENTIFIER[=SCOPES]")
+    return Api(identifier, " ".join(scopes.split()))
+
+
+def _organization(value: str) -> Organization:
+    org_id, sep, name = value.partition(":")
+    if not (org_id and sep and name):
+        raise argparse.ArgumentTypeError(f"{value!r} is not ID:NAME")
+    return Organization(org_id, name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         access_token_ttl=args.access_token_ttl,
         port=args.port,
         echo_stderr=True,
+        apis=args.api,
+        organizations=args.organization,
+        require_par=args.require_par,
     )
     # Python's default SIGTERM handling skips `finally`, which would orphan node.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

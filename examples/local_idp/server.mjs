@@ -191,9 +191,11 @@ function orgClaims(grantId) {
   return org ? { org_id: org.id, org_name: org.name } : {};
 }
 
-// Auth0 accepts an organization's id or (with "use names" enabled) its name.
+// Auth0 accepts an organization's id or (with "use names" enabled) its name;
+// names are lower-case at Auth0, so one given in capitals still names it.
 function findOrganization(config, idOrName) {
-  return config.organizations.find((org) => org.id === idOrName || org.name === idOrName);
+  const name = String(idOrName).toLowerCase();
+  return config.organizations.find((org) => org.id === idOrName || org.name.toLowerCase() === name);
 }
 
 // extraParams validators; they run after the redirect_uri check, so Auth0's
