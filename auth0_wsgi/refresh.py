@@ -191,6 +191,9 @@ class Refresher:
         if claims.get("sub") != session.user.get("sub") or claims.get("iss") != session.user.get("iss"):
             log.warning("the refreshed ID token names another user: the session ends")
             return False
+        if claims.get("org_id") != session.user.get("org_id"):  # an invitation's login, unconfigured too
+            log.warning("the refreshed ID token names another organization: the session ends")
+            return False
         return True
 
     def _unsealed(self, sealed: bytes, key: str) -> dict[str, Any] | None:

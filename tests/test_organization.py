@@ -70,3 +70,28 @@ def test_refreshed_id_token_for_the_same_organization_keeps_the_session(make_app
     log_in(app)
     assert app.get("/x", headers=JSON).json["REMOTE_USER"] == "auth0|alice"
     assert fake.counts["grant:refresh_token"] == 1
+
+
+@pytest.mark.parametrize("refreshed, kept", [
+    pytest.param(_with(org_id="org_Invited1"), True, id="same-org"),
+    pytest.param(_with(org_id="org_Other1"), False, id="other-org"),
+    pytest.param(_with(), False, id="org-dropped"),
+])
+def test_a_session_keeps_the_organization_it_logged_into_without_one_configured(make_app, fake, refreshed,
+                                                                                kept):
+    """An invitation's login (no organization configured): its refreshes must name the same one."""
+    fake.access_token_ttl = 30
+    app = make_app()
+    fake.id_token_claims = _with(org_id="org_Invited1")
+    log_in(app)
+    fake.id_token_claims = refreshed
+    app.get("/x", headers=JSON, status=200 if kept else 401)
+    assert fake.counts["grant:refresh_token"] == 1
+
+
+def test_a_session_without_an_organization_refreshed_into_one_ends(make_app, fake):
+    fake.access_token_ttl = 30
+    app = make_app()
+    log_in(app)
+    fake.id_token_claims = _with(org_id="org_Sneaky1")
+    app.get("/x", headers=JSON, status=401)

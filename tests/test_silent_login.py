@@ -177,6 +177,14 @@ def test_with_a_provider_session_the_user_comes_back_logged_in(fake):
     assert _authorize_hops(hops, fake)[0]["prompt"] == "none"
 
 
+def test_a_silent_login_asks_for_the_configured_organization_and_opens_its_session(fake):
+    fake.organizations = {"org_abc123": "acme"}
+    app = browser(fake, organization="org_abc123", **SILENT)
+    page, hops = navigate(app, fake, "/news")
+    assert _authorize_hops(hops, fake)[0]["organization"] == "org_abc123"
+    assert page.json["REMOTE_USER"] == fake.sub  # the callback's organization check passed
+
+
 def test_silent_login_with_par_pushes_prompt_none(fake):
     app = browser(fake, pushed_authorization_requests="true", **SILENT)
     page, hops = navigate(app, fake, "/news")
