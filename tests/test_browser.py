@@ -8,31 +8,25 @@ reads it, and its "Try again". Each step leaves a screenshot in
 
 from __future__ import annotations
 
+import contextlib
 import re
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from auth0_wsgi import Auth0Middleware
+from tests.support.browser import Steps, require_browser
+from tests.support.browser import browser_page as browser_page  # a fixture, re-exported for pytest
 from tests.support.examples import EXAMPLES, MESSAGES, example_api, example_app, example_client
-from tests.support.gunicorn import ROOT
 from tests.support.real_idp import MFA_POLICY, Client, LocalIdP, require_local_idp
-from tests.support.servers import free_port, require_component, serve
+from tests.support.servers import free_port, serve
 
-try:
-    from playwright.sync_api import Page, expect, sync_playwright
-except ImportError:  # reported by require_component below
-    sync_playwright = None
+with contextlib.suppress(ImportError):  # reported by require_browser
+    from playwright.sync_api import Page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
 TTL = 4  # seconds an access token lives at the provider
 LEEWAY = 1  # the app refreshes when the token expires within this many seconds
 
@@ -44,8 +38,7 @@ def ports() -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def idp(ports: dict[str, int]) -> Iterator[LocalIdP]:
-    require_component(sync_playwright is not None, "the playwright Python package")
-    require_component(CHROMIUM.is_file(), f"Chromium at {CHROMIUM}")
+    require_browser()
     require_local_idp()
     clients = [example_client(name, ports[name]) for name in EXAMPLES]
     with LocalIdP(clients, access_token_ttl=TTL) as provider:
@@ -57,34 +50,6 @@ def idp(ports: dict[str, int]) -> Iterator[LocalIdP]:
 def api_url(idp: LocalIdP, ports: dict[str, int]) -> Iterator[str]:
     with example_api(idp, ports["api"]) as url:
         yield url
-
-
-@pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Page]:
-    """A fresh profile per test: the two apps share 127.0.0.1, so they would share cookies."""
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            tmp_path / "profile", executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 900, "height": 640})
-        try:
-            yield context.pages[0] if context.pages else context.new_page()
-        finally:
-            context.close()
-
-
-class Steps:
-    """Numbered screenshots of one walk through an app."""
-
-    def __init__(self, page: Page, name: str) -> None:
-        self.page = page
-        self.directory = ARTIFACTS / name
-        shutil.rmtree(self.directory, ignore_errors=True)
-        self.directory.mkdir(parents=True)
-        self.count = 0
-
-    def shot(self, step: str) -> None:
-        self.count += 1
-        self.page.screenshot(path=self.directory / f"{self.count:02d}-{step}.png", full_page=True)
 
 
 @pytest.mark.parametrize("name", list(EXAMPLES))

@@ -20,8 +20,7 @@ from auth0_wsgi.sealing import Sealer, b64encode
 from auth0_wsgi.session import ApiToken, Session
 from auth0_wsgi.stepup import MFA_POLICY, StepUpRule
 from auth0_wsgi.transaction import LoginTransaction, Transactions
-
-from .test_session import CLAIMS, ID_TOKEN, NOW, make_session
+from tests.support.session_values import CLAIMS, ID_TOKEN, NOW, make_session
 
 BASE: dict[str, Any] = {"domain": "tenant.us.auth0.com", "client_id": "my-client", "client_secret": "c" * 40,
                         "base_url": "https://app.example.com", "secret": "s" * 40,

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,9 @@ from paste.deploy import loadapp
 
 from auth0_wsgi import Auth0Middleware, get_access_token
 from tests.support.apps import echo_app
+from tests.support.demo import SECRET_VARIABLES, Demo, descendants
+from tests.support.demo import ports as ports  # fixtures, re-exported for pytest
+from tests.support.demo import start_demo as start_demo
 from tests.support.examples import assert_shows_the_api_answer
 from tests.support.gunicorn import ROOT
 from tests.support.http import HTML
@@ -31,75 +32,8 @@ from tests.support.real_idp import Client, LocalIdP, login_via_form, require_loc
 from tests.support.servers import free_port, serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-READY = re.compile(r"^    Open (http://\S+)/ in your browser\.$", re.MULTILINE)
 PROVIDER_READY = "ready: the local provider alone"
-SECRET_VARIABLES = ("AUTH0_CLIENT_SECRET", "AUTH0_SECRET", "LOCAL_IDP_CLIENT_SECRET")
 BILLING = "https://billing.example.com"  # the demo's second API, with the local provider
-
-
-class Demo:
-    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
-        self.process = process
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for_url(self, timeout: float = 120) -> str:
-        return self.wait_for(lambda output: (found := READY.search(output)) and found.group(1), timeout)
-
-    def wait_for(self, ready: Callable[[str], str | None], timeout: float = 120) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = ready(self.output())
-            if found:
-                return found
-            if self.process.poll() is not None:
-                pytest.fail(f"scripts/demo exited with {self.process.returncode}:\n{self.output()[-3000:]}")
-            time.sleep(0.2)  # real time: waiting for the demo's processes to start
-        pytest.fail(f"scripts/demo was not ready within {timeout} s:\n{self.output()[-3000:]}")
-
-    def secrets(self) -> dict[str, str]:
-        """The secrets its processes were given (read from their environment), by variable."""
-        found: dict[str, str] = {}
-        for pid in _descendants(self.process.pid):
-            environ = _environ(pid)
-            found.update({name: environ[name] for name in SECRET_VARIABLES if environ.get(name)})
-        return found
-
-
-@pytest.fixture
-def ports() -> dict[str, int]:
-    return {"DEMO_APP_PORT": free_port(), "DEMO_API_PORT": free_port(), "DEMO_IDP_PORT": free_port(),
-            "DEMO_BILLING_PORT": free_port()}
-
-
-@pytest.fixture
-def start_demo(ports: dict[str, int]) -> Iterator[Callable[..., Demo]]:
-    """Starts ``scripts/demo`` with these arguments (on the test's ports); kills what is left after."""
-    require_local_idp()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AUTH0_")}
-    env.update({key: str(port) for key, port in ports.items()})
-    started: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory() as directory:
-        def start(*args: str, **variables: str) -> Demo:
-            log = Path(directory) / f"demo-{len(started)}.log"
-            with log.open("wb") as sink:
-                # its own session, so that what a failing test leaves behind can be killed as a group
-                process = subprocess.Popen([str(ROOT / "scripts" / "demo"), *args], cwd=ROOT,
-                                           env={**env, **variables},
-                                           stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                           start_new_session=True)
-            started.append(process)
-            return Demo(process, log)
-
-        try:
-            yield start
-        finally:
-            for process in started:
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(10)
 
 
 @pytest.fixture
@@ -119,7 +53,7 @@ def test_demo_serves_a_login_and_ctrl_c_stops_everything(demo: Demo, ports: dict
     assert '<strong class="name">Alice Example</strong>' in profile.text
     assert_shows_the_api_answer(http.get(url + "/messages", headers=HTML, timeout=10).text, "alice")
 
-    started = _descendants(demo.process.pid)
+    started = descendants(demo.process.pid)
     commands = [_command(pid) for pid in started]
     app_workers = [c for c in commands if "development.ini" in c and "--workers 3" in c]
     assert len(app_workers) == 4, commands  # the gunicorn master and its 3 workers
@@ -145,7 +79,7 @@ def test_provider_only_prints_what_logs_ones_own_app_in(start_demo: Callable[...
     assert printed["issuer"] == f"http://127.0.0.1:{ports['DEMO_IDP_PORT']}/"
     assert printed["redirect URIs"] == f"{app_url}/callback"  # the first; localhost's follows
     assert f"http://localhost:{ports['DEMO_APP_PORT']}/callback" in demo.output()
-    commands = [_command(pid) for pid in _descendants(demo.process.pid)]
+    commands = [_command(pid) for pid in descendants(demo.process.pid)]
     assert any("server.mjs" in c for c in commands)
     assert not any("gunicorn" in c for c in commands)  # the provider alone
     assert demo.secrets() == {"LOCAL_IDP_CLIENT_SECRET": printed["client secret"]}
@@ -209,7 +143,7 @@ def test_demo_app_runs_the_flask_and_django_examples_too(
         tmp_path: Path) -> None:
     demo = start_demo(DEMO_APP=app, DJANGO_DATABASE=str(tmp_path / "db.sqlite3"))  # not the repository's
     url = demo.wait_for_url()
-    commands = [_command(pid) for pid in _descendants(demo.process.pid)]
+    commands = [_command(pid) for pid in descendants(demo.process.pid)]
     assert len([c for c in commands if served in c and "--workers 3" in c]) == 4  # master and workers
     ready = demo.output().split("==> ready")[1]
     assert "/messages" in ready and "/billing" not in ready  # no /billing or /admin page: no billing API
@@ -306,36 +240,6 @@ def _assert_no_secret_in_a_command_line(secrets: dict[str, str], expected: set[s
 
 def _all_pids() -> list[int]:
     return [int(path.name) for path in Path("/proc").iterdir() if path.name.isdigit()]
-
-
-def _environ(pid: int) -> dict[str, str]:
-    try:
-        raw = (Path("/proc") / str(pid) / "environ").read_bytes()
-    except OSError:
-        return {}
-    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
-    return {name: value for name, _, value in pairs}
-
-
-def _children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue  # gone meanwhile
-        ppid = int(text.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(stat.parent.name))
-    return children
-
-
-def _descendants(pid: int) -> list[int]:
-    children, found, todo = _children(), [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def _command(pid: int) -> str:

@@ -6,39 +6,25 @@ Screenshots of each step go to ``test-artifacts/browser/demo-mfa/``, to look at 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+import contextlib
+from collections.abc import Callable
 
 import pytest
 
-from tests.support.servers import require_component
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Steps
-from tests.test_demo import Demo, ports, start_demo  # noqa: F401 - the demo's fixtures, shared
+from tests.support.browser import Steps
+from tests.support.browser import browser_page as browser_page  # fixtures, re-exported for pytest
+from tests.support.demo import Demo
+from tests.support.demo import ports as ports
+from tests.support.demo import start_demo as start_demo
 
-try:
-    from playwright.sync_api import Page, expect, sync_playwright
-except ImportError:  # reported by require_component below
-    sync_playwright = None
+with contextlib.suppress(ImportError):  # reported by browser_page
+    from playwright.sync_api import Page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-@pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Page]:
-    require_component(sync_playwright is not None, "the playwright Python package")
-    require_component(CHROMIUM.is_file(), f"Chromium at {CHROMIUM}")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            tmp_path / "profile", executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 900, "height": 640})
-        try:
-            yield context.pages[0] if context.pages else context.new_page()
-        finally:
-            context.close()
-
-
 def test_the_demo_s_admin_page_asks_for_the_second_factor_in_a_browser(
-        browser_page: Page, start_demo: Callable[..., Demo], ports: dict[str, int]) -> None:  # noqa: F811 - the fixtures above
+        browser_page: Page, start_demo: Callable[..., Demo], ports: dict[str, int]) -> None:
     page, idp = browser_page, f"http://127.0.0.1:{ports['DEMO_IDP_PORT']}/"
     url = start_demo().wait_for_url()
     steps = Steps(page, "demo-mfa")

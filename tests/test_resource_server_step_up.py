@@ -458,13 +458,11 @@ def test_from_challenge_drops_bad_values_and_keeps_good_ones():
     pytest.param("a" * 2000 + " " + "b" * 2000, id="two-long-names"),
     pytest.param("a\t" * 2000, id="tabs"),
 ])
-def test_hostile_headers_are_read_in_linear_time(body):
-    """A quadratic scan took 0.4 s on 4 KiB of letters; a linear one takes well under 0.05 s."""
-    header = "Bearer " + body
-    started = time.perf_counter()
-    for _ in range(5):
-        from_challenge(header)
-    assert time.perf_counter() - started < 0.25
+def test_hostile_headers_are_not_challenges(body):
+    """Attack-shaped headers (a quadratic scan once took 0.4 s on 4 KiB of letters: the scan is now
+    linear and reads 4 KiB at most) are simply not challenges. Speed is benchmarks' business
+    (benchmarks/hostile_input.py), never a timed test's."""
+    assert from_challenge("Bearer " + body) is None
 
 
 # -- end to end: the example API under gunicorn, tokens from the real local provider --------------
