@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .config import Config
 from .errors import AudienceRefused
 from .session import Session
+from .tokens import unverified_payload
 
 # RFC 6749 §3.3: scope tokens are printable ASCII but space, '"' and '\'; one space between them
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*")
@@ -63,3 +64,18 @@ def target_for(config: Config, audience: object, scope: object) -> Target:
         raise AudienceRefused(f"The API {shown} is not one this application may call: list it in "
                               "additional_audiences.", audience=audience, code="audience_not_allowed")
     return Target(audience, scope)
+
+
+def token_is_for(access_token: str, audience: str) -> bool:
+    """Whether a JWT access token names ``audience`` in ``aud`` (an opaque token: trusted as asked)."""
+    claims = unverified_payload(access_token)
+    if claims is None or "aud" not in claims:
+        return True
+    aud = claims["aud"]
+    return audience == aud or (isinstance(aud, list) and audience in aud)
+
+
+def wrong_audience(target: Target) -> AudienceRefused:
+    return AudienceRefused(f"The sign-in provider answered with a token for another API than "
+                           f"{target.audience}: is it in the application's refresh token policies?",
+                           audience=target.audience or "")

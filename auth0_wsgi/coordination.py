@@ -36,11 +36,13 @@ class CoordinationTimeout(Exception):
 
 
 class RefreshCoordinator(Protocol):
-    def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes:
-        """``produce()`` for ``key``, or the result it gave another caller less than
-        :data:`RESULT_TTL` seconds ago. Raises what ``produce`` raised (nothing is cached then),
-        :class:`CoordinationTimeout` after waiting ``timeout`` seconds for another caller's
-        ``produce``, and ``StoreUnavailable`` when Redis is down."""
+    def run_once(self, key: str, produce: Callable[[], bytes], timeout: float,
+                 keep: int = RESULT_TTL) -> bytes:
+        """``produce()`` for ``key``, or the result it gave another caller less than ``keep``
+        seconds ago (:data:`RESULT_TTL`; longer for a grant that spends a refresh token another
+        request's cookie may still hold: ``refresh.py``). Raises what ``produce`` raised (nothing is
+        cached then), :class:`CoordinationTimeout` after waiting ``timeout`` seconds for another
+        caller's ``produce``, and ``StoreUnavailable`` when Redis is down."""
         ...
 
 
@@ -54,7 +56,8 @@ class LocalCoordinator:
         # refresh token, which ends the session. RESULT_TTL bounds it (one entry per refresh).
         self._results: ExpiringMap[str, bytes] = ExpiringMap(clock=clock)
 
-    def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes:
+    def run_once(self, key: str, produce: Callable[[], bytes], timeout: float,
+                 keep: int = RESULT_TTL) -> bytes:
         cached = self._results.get(key)
         if cached is not None:
             return cached
@@ -63,7 +66,7 @@ class LocalCoordinator:
             if cached is not None:
                 return cached
             result = produce()
-            self._results.put(key, result, RESULT_TTL)
+            self._results.put(key, result, keep)
             return result
 
     @contextmanager
@@ -102,7 +105,8 @@ class FileCoordinator:
         self._ours = re.compile(re.escape(directory.prefix) + _KEY.pattern
                                 + r"\.(?:lock|result(?:\.[0-9]+\.[0-9]+\.tmp)?)")
 
-    def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes:
+    def run_once(self, key: str, produce: Callable[[], bytes], timeout: float,
+                 keep: int = RESULT_TTL) -> bytes:
         if not _KEY.fullmatch(key):
             raise ValueError("a refresh key is a hex digest")  # it becomes a file name
         name = self.directory.prefix + key
@@ -114,27 +118,28 @@ class FileCoordinator:
             if cached is not None:
                 return cached
             result = produce()
-            self._write(name + ".result", result)
+            self._write(name + ".result", result, keep)
             return result
 
     def _cached(self, name: str) -> bytes | None:
+        """A result file's mtime is the end of its life (by our clock), not when it was written."""
         try:
             fd = self.directory.open(name, os.O_RDONLY)
         except FileNotFoundError:
             return None
         with os.fdopen(fd, "rb") as handle:
-            if self._clock() - os.fstat(fd).st_mtime > RESULT_TTL:
+            if self._clock() > os.fstat(fd).st_mtime:
                 return None
             return handle.read() or None
 
-    def _write(self, name: str, result: bytes) -> None:
+    def _write(self, name: str, result: bytes, keep: int) -> None:
         temporary = f"{name}.{os.getpid()}.{threading.get_ident()}.tmp"
         fd = self.directory.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         now = self._clock()
         with os.fdopen(fd, "wb") as handle:
             handle.write(result)
             handle.flush()
-            os.utime(fd, (now, now))  # our clock's time: results age by the clock that reads them
+            os.utime(fd, (now + keep, now + keep))  # our clock's: results age by the clock that reads them
         self.directory.replace(temporary, name)  # atomic: readers see the old file or the whole new one
         if now >= self._next_sweep:
             self._next_sweep = now + RESULT_TTL

@@ -33,10 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .audiences import LOGIN_API, Target
+from .audiences import LOGIN_API, Target, token_is_for, wrong_audience
 from .cache import ExpiringMap
 from .config import Config
-from .coordination import CoordinationTimeout, RefreshCoordinator
+from .coordination import RESULT_TTL, CoordinationTimeout, RefreshCoordinator
 from .errors import (
     AudienceRefused,
     Auth0WSGIError,
@@ -50,7 +50,7 @@ from .logs import get_logger
 from .oidc import OIDCClient
 from .sealing import Sealer
 from .session import ApiToken, Session
-from .tokens import access_token_expiry, is_expired, needs_refresh, unverified_payload
+from .tokens import access_token_expiry, is_expired, needs_refresh
 
 log = get_logger(__name__)
 
@@ -130,7 +130,8 @@ class Refresher:
                 return self._unavailable(start, session, expired, wait, rotated_out)
             grant = functools.partial(self._grant, session, key, target)
             try:
-                sealed = self._coordinator.run_once(key, grant, timeout=2 * self._config.http_timeout + 1)
+                sealed = self._coordinator.run_once(key, grant, timeout=2 * self._config.http_timeout + 1,
+                                                    keep=self._keep(start, session))
             except AudienceRefused as exc:  # nothing spent: the session goes on without that API
                 log.info("the provider refused a token for %s: the session goes on", exc.audience)
                 return Outcome(session, session is not start, exc, tuple(rotated_out))
@@ -148,13 +149,23 @@ class Refresher:
             if previous is not None and session.refresh_token != previous:
                 rotated_out.append(previous)
             if _target_of(result) == target:
-                refused = None if "access_token" in result else _wrong_audience(target)
+                refused = None if "access_token" in result else wrong_audience(target)
                 return Outcome(session, changed=True, error=refused, rotated_out=tuple(rotated_out))
             log.debug("another API's grant spent this refresh token first: going on with its successor")
             # a refresh token that does not rotate is not spent: a flight of its own for each target
             key = _key(session.refresh_token) if session.refresh_token != previous else _key(previous, target)
         error = ProviderError("too many grants in a row")
         return self._transient_failure(key, start, session, expired, error, rotated_out)
+
+    def _keep(self, start: Session, session: Session) -> int:
+        """How long the result of spending ``session``'s refresh token answers late requests. One
+        that came in another request's result (a chained grant) is also in *that* request's cookie,
+        which the browser may keep rather than ours (responses arrive in any order): its result must
+        answer it for as long as that cookie's session may live, not the usual two minutes."""
+        if session.refresh_token == start.refresh_token:
+            return RESULT_TTL
+        config = self._config
+        return max(RESULT_TTL, min(config.session_rolling_duration, config.session_absolute_duration))
 
     def _grant(self, session: Session, key: str, target: Target) -> bytes:
         """One refresh_token grant; its result (or the fact that it ended the session), sealed for
@@ -174,7 +185,7 @@ class Refresher:
         result = {"for": [audience, scope], "access_token": tokens["access_token"], "id_token": id_token,
                   "expires_at": access_token_expiry(tokens, now),
                   "refresh_token": tokens.get("refresh_token")}
-        if audience is not None and not _is_for(tokens["access_token"], audience):
+        if audience is not None and not token_is_for(tokens["access_token"], audience):
             # Auth0 answers an audience outside the MRRT policy with the login's API's token: never
             # kept as that API's, but the grant rotated the refresh token, which is kept
             log.warning("the provider answered a token for another API than %s: refused", audience)
@@ -278,17 +289,3 @@ def _applied(session: Session, result: dict[str, Any], now: int) -> Session:
     api = ApiToken(target.audience, target.scope, result["access_token"], result["expires_at"])
     return session.with_api(api, refresh_token=result["refresh_token"], id_token=result["id_token"], now=now)
 
-
-def _is_for(access_token: str, audience: str) -> bool:
-    """Whether a JWT access token names ``audience`` in ``aud`` (an opaque token: trusted as asked)."""
-    claims = unverified_payload(access_token)
-    if claims is None or "aud" not in claims:
-        return True
-    aud = claims["aud"]
-    return audience == aud or (isinstance(aud, list) and audience in aud)
-
-
-def _wrong_audience(target: Target) -> AudienceRefused:
-    return AudienceRefused(f"The sign-in provider answered with a token for another API than "
-                           f"{target.audience}: is it in the application's refresh token policies?",
-                           audience=target.audience or "")

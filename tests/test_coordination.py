@@ -153,7 +153,7 @@ def test_our_files_age_out_as_the_clock_moves(tmp_path):
     coordinator.run_once(KEY, lambda: b"first", timeout=1)
     clock.advance(RESULT_TTL + 1)
     assert coordinator.run_once(KEY, lambda: b"again", timeout=1) == b"again"  # the cache has expired
-    clock.advance(10 * RESULT_TTL + 1)
+    clock.advance(RESULT_TTL + 10 * RESULT_TTL + 1)  # swept ten lifetimes after a result's life ends
     coordinator.run_once(OTHER, lambda: b"other", timeout=1)
     names = {p.name for p in (tmp_path / "locks").iterdir()}
     assert names == {f"{directory.prefix}{OTHER}.lock", f"{directory.prefix}{OTHER}.result"}
@@ -182,3 +182,19 @@ def test_a_key_that_is_not_hex_is_refused(tmp_path):
         coordinator.run_once("../../etc/passwd", lambda: b"r", timeout=1)
     assert list((tmp_path / "locks").iterdir()) == []
 
+
+
+@pytest.mark.parametrize("kind", ["local", "file"])
+def test_a_result_kept_longer_answers_for_as_long_as_asked(kind, tmp_path):
+    """A chained grant's result (refresh.py) answers for the session's lifetime, not RESULT_TTL."""
+    clock = Clock()
+    coordinator = (LocalCoordinator(clock) if kind == "local"
+                   else FileCoordinator(LockDirectory(str(tmp_path / "locks"), NAMESPACE), clock=clock))
+    keep = 86400
+    coordinator.run_once(KEY, lambda: b"kept", timeout=1, keep=keep)
+    coordinator.run_once(OTHER, lambda: b"usual", timeout=1)
+    clock.advance(keep - 1)
+    assert coordinator.run_once(KEY, lambda: b"again", timeout=1) == b"kept"
+    assert coordinator.run_once(OTHER, lambda: b"again", timeout=1) == b"again"
+    clock.advance(2)
+    assert coordinator.run_once(KEY, lambda: b"again", timeout=1) == b"again"

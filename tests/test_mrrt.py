@@ -327,3 +327,37 @@ def test_a_scope_without_any_audience_is_refused(fake):
     log_in(app)
     assert ask(app, None, "read:x", status=403)["error"] == "audience_not_allowed"
     assert fake.counts["grant:refresh_token"] == 0
+
+
+def _session_cookies(app: webtest.TestApp) -> dict[str, str]:
+    return {c.name: c.value for c in app.cookiejar if c.name.startswith("auth0_session")}
+
+
+def _hold(app: webtest.TestApp, cookies: dict[str, str]) -> None:
+    """The browser now holds exactly these session cookies (chunks included)."""
+    for name in list(_session_cookies(app)):
+        domain = next(c.domain for c in app.cookiejar if c.name == name)
+        app.cookiejar.clear(domain=domain, path="/", name=name)
+    for name, value in cookies.items():
+        app.set_cookie(name, value)
+
+
+def test_a_browser_that_keeps_the_older_of_two_racing_cookies_keeps_its_session(mrrt, fake):
+    """Two requests of one page ask for two APIs at once with the same cookie: the second finds the
+    first's grant (its refresh token is spent) and chains a grant on the refresh token that came in
+    the first's result. Their cookies then hold different refresh tokens, and a browser may keep the
+    first's (responses arrive in any order). Its next grant, long after the 120 s a result usually
+    lives, must not spend that rotated-out refresh token (Auth0 would revoke the family)."""
+    clock = Clock()
+    app = mrrt(clock)
+    both_start_with = _session_cookies(app)
+    ask(app, BILLING)  # the first request: spends the login's refresh token
+    first_leaves_with = _session_cookies(app)
+    _hold(app, both_start_with)
+    ask(app, REPORTS)  # the second: takes the first's result, then spends the refresh token it brought
+    _hold(app, first_leaves_with)  # the browser kept the first response's cookie
+    clock.advance(1800)  # within the session's rolling lifetime, far past a result's usual 120 s
+    reports = ask(app, REPORTS)
+    assert claims_of(reports["token"])["aud"] == REPORTS
+    assert fake.refresh_reuses == 0
+    assert fake.refresh_grants == [BILLING, REPORTS]  # the second's grant, found again: no third

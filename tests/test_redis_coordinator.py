@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from auth0_wsgi.coordination import CoordinationTimeout
+from auth0_wsgi.coordination import RESULT_TTL, CoordinationTimeout
 from auth0_wsgi.stores.redis import RedisCoordinator, connect
 
 LEASE = 0.3
@@ -77,3 +77,12 @@ def test_a_dead_holders_lease_still_runs_out(coordinator):
     """A holder that crashed renews nothing: the next caller gets the lock after one lease."""
     coordinator._redis.set(coordinator._namespace + "refresh-lock:k", "crashed", px=int(LEASE * 1000))
     assert coordinator.run_once("k", lambda: b"after the lease", timeout=5) == b"after the lease"
+
+
+def test_a_result_lives_in_redis_for_as_long_as_asked(coordinator):
+    """Redis' clock cannot be moved: the result's TTL is read instead (RESULT_TTL by default)."""
+    coordinator.run_once("kept", lambda: b"r", timeout=1, keep=86400)
+    coordinator.run_once("usual", lambda: b"r", timeout=1)
+    client, namespace = coordinator._redis, coordinator._namespace
+    assert 86400 - 5 < client.ttl(f"{namespace}refresh-result:{{kept}}") <= 86400
+    assert RESULT_TTL - 5 < client.ttl(f"{namespace}refresh-result:{{usual}}") <= RESULT_TTL

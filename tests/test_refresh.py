@@ -11,7 +11,7 @@ import webtest
 
 from auth0_wsgi import Auth0Middleware, api_session, refresh_access_token
 from auth0_wsgi.config import Config
-from auth0_wsgi.coordination import LocalCoordinator
+from auth0_wsgi.coordination import RESULT_TTL, LocalCoordinator
 from auth0_wsgi.errors import ProviderUnavailable
 from auth0_wsgi.oidc import OIDCClient
 from auth0_wsgi.refresh import MAX_BACKOFF, Refresher
@@ -290,7 +290,7 @@ class SharedCache:
         self.results: dict[str, bytes] = {}
         self.planted: bytes | None = None
 
-    def run_once(self, key, produce, timeout):
+    def run_once(self, key, produce, timeout, keep=RESULT_TTL):
         if self.planted is not None:
             return self.planted
         self.results[key] = produce()

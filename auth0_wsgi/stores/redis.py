@@ -173,7 +173,8 @@ class RedisCoordinator:
         self._release = client.register_script(_RELEASE)
         self._extend = client.register_script(_EXTEND)
 
-    def run_once(self, key: str, produce: Callable[[], bytes], timeout: float) -> bytes:
+    def run_once(self, key: str, produce: Callable[[], bytes], timeout: float,
+                 keep: int = RESULT_TTL) -> bytes:
         # one hash tag per refresh key: its lock and result share a Cluster slot
         result_key = f"{self._namespace}refresh-result:{{{key}}}"
         cached = _raw(self._call(lambda: self._redis.get(result_key)))
@@ -183,7 +184,7 @@ class RedisCoordinator:
             if cached:
                 return cached
             result = produce()
-            self._call(lambda: self._redis.set(result_key, result, ex=RESULT_TTL))
+            self._call(lambda: self._redis.set(result_key, result, ex=keep))
             return result
 
     @contextmanager
