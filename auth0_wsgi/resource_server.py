@@ -236,21 +236,8 @@ def requires_scopes(*scopes: str) -> Callable[[WSGIApplication], WSGIApplication
         a quote, a backslash).
     """
     required = bearer.check_scope_tokens(scopes)
-
-    def decorate(app: WSGIApplication) -> WSGIApplication:
-        @functools.wraps(app)
-        def guarded(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-            error: BearerError
-            if get_claims(environ) is None:
-                error = MissingToken("This route needs an Authorization: Bearer access token.")
-            elif not has_scopes(environ, *required):
-                error = InsufficientScope(required)
-            else:
-                return app(environ, start_response)
-            log.debug("route refused: %s", error.code)
-            return bearer_response(error)(environ, start_response)
-        return guarded
-    return decorate
+    return _guarded_by(lambda environ, claims: None if has_scopes(environ, *required)
+                       else InsufficientScope(required))
 
 
 def requires_step_up(*, acr_values: str | Iterable[str] = (),
@@ -276,18 +263,24 @@ def requires_step_up(*, acr_values: str | Iterable[str] = (),
         raise ValueError("requires_step_up needs acr_values, max_age, or both")
     stepup.challenge(rule)  # raises ValueError now for what could not stand in the challenge
 
+    def refusal(environ: WSGIEnvironment, claims: dict[str, Any]) -> BearerError | None:
+        now, leeway = environ.get(VERIFIED_AT) or (int(time.time()), 0)
+        reason = stepup.unmet(claims, rule, now=now, leeway=leeway)
+        return bearer.InsufficientUserAuthentication(rule, reason) if reason else None
+    return _guarded_by(refusal)
+
+
+def _guarded_by(refusal: Callable[[WSGIEnvironment, dict[str, Any]], BearerError | None]
+                ) -> Callable[[WSGIApplication], WSGIApplication]:
+    """The decorator of a route helper: 401 ``missing_token`` without a token the filter verified,
+    else ``refusal``'s error for its claims, if any (with its challenge), else the route itself."""
     def decorate(app: WSGIApplication) -> WSGIApplication:
         @functools.wraps(app)
         def guarded(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-            error: BearerError
             claims = get_claims(environ)
-            now, leeway = environ.get(VERIFIED_AT) or (int(time.time()), 0)
-            reason = claims is not None and stepup.unmet(claims, rule, now=now, leeway=leeway)
-            if claims is None:
-                error = MissingToken("This route needs an Authorization: Bearer access token.")
-            elif reason:
-                error = bearer.InsufficientUserAuthentication(rule, reason)
-            else:
+            error = (MissingToken("This route needs an Authorization: Bearer access token.")
+                     if claims is None else refusal(environ, claims))
+            if error is None:
                 return app(environ, start_response)
             log.debug("route refused: %s", error.code)
             return bearer_response(error)(environ, start_response)

@@ -24,8 +24,8 @@ from tests.support.flows import BASE_URL, addressed_as, log_in, settings_for, st
 from tests.support.gunicorn import ROOT
 from tests.support.http import HTML, JSON
 from tests.support.inifiles import login_filter_ini
-from tests.support.real_idp import Client, LocalIdP, login_via_form, require_local_idp
-from tests.support.servers import free_port, serve
+from tests.support.real_idp import login_via_form, provider_for_an_app
+from tests.support.servers import serve
 
 HOOKS = "tests.support.login_hooks"
 
@@ -285,12 +285,8 @@ def test_the_demo_s_on_login_example_records_logins(fake, monkeypatch):
 # -- against the real provider -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def real():
-    require_local_idp()
-    port = free_port()
-    client = Client("app-hooks", secrets.token_urlsafe(16), [f"http://127.0.0.1:{port}/callback"],
-                    [f"http://127.0.0.1:{port}/"])
-    with LocalIdP([client]) as idp:
-        yield idp, client, port
+    with provider_for_an_app("app-hooks") as started:
+        yield started
 
 
 def _refreshing_app(environ, start_response):

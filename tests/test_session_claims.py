@@ -15,8 +15,12 @@ from auth0_wsgi.session import Session
 from tests.support.apps import echo_app
 from tests.support.flows import log_in
 from tests.support.http import HTML, JSON, query_of
-from tests.support.real_idp import Client, LocalIdP, confirm_logout, login_via_form, require_local_idp
-from tests.support.servers import free_port, serve
+from tests.support.real_idp import (
+    confirm_logout,
+    login_via_form,
+    provider_for_an_app,
+)
+from tests.support.servers import serve
 
 # What an Auth0 ID token for a social login typically carries besides the registered claims.
 PROFILE = {"given_name": "Alice", "family_name": "Example", "nickname": "alice", "locale": "en",
@@ -138,12 +142,8 @@ def test_trimmed_never_adds_a_claim():
 # -- against the real provider -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def real():
-    require_local_idp()
-    port = free_port()
-    client = Client("app-claims", secrets.token_urlsafe(16), [f"http://127.0.0.1:{port}/callback"],
-                    [f"http://127.0.0.1:{port}/"])
-    with LocalIdP([client]) as idp:
-        yield idp, client, port
+    with provider_for_an_app("app-claims") as started:
+        yield started
 
 
 @pytest.mark.e2e

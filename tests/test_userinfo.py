@@ -16,8 +16,8 @@ from tests.support import login_hooks
 from tests.support.apps import echo_app
 from tests.support.flows import log_in, start_login
 from tests.support.http import HTML, JSON
-from tests.support.real_idp import Client, LocalIdP, login_via_form, require_local_idp
-from tests.support.servers import free_port, serve
+from tests.support.real_idp import login_via_form, provider_for_an_app
+from tests.support.servers import serve
 
 
 def refused(app, status: int) -> dict:
@@ -149,11 +149,8 @@ def test_the_error_page_and_the_log_hold_no_token(build_app, fake, caplog):
 # -- against the real provider -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def real():
-    require_local_idp()
-    port = free_port()
-    client = Client("app-userinfo", secrets.token_urlsafe(16), [f"http://127.0.0.1:{port}/callback"])
-    with LocalIdP([client]) as idp:
-        yield idp, client, port
+    with provider_for_an_app("app-userinfo") as started:
+        yield started
 
 
 @pytest.mark.e2e
