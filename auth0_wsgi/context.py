@@ -46,6 +46,7 @@ class RequestContext:
         self._services = services
         self.session: Session | None = session
         self.headers: Headers = []
+        self.response_started = False  # a view's StepUpRequired can still become a step-up login
         environ[keys.CONTEXT] = self
 
     def refresh(self, environ: WSGIEnvironment, *, force: bool = False,
@@ -125,6 +126,7 @@ class RequestContext:
     def start_response(self, start_response: StartResponse) -> StartResponse:
         """Adds the session cookies at the moment the app starts its response (a view may refresh)."""
         def wrapped(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            self.response_started = True
             if self.headers:
                 response_headers = with_cookies(response_headers, self.headers)
             return start_response(status, response_headers, exc_info)

@@ -138,15 +138,10 @@ class Auth0Middleware:
         rule = logins.rule_for_path(path, self.config) if self.config.step_up else None
         if rule is not None and logins.falls_short(context.session, rule, self.config, self.clock):
             return logins.step_up(environ, self.collaborators, rule)(environ, start_response)
-        started: list[str] = []
-
-        def tracking(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            started.append(status)
-            return start_response(status, headers, exc_info)
         try:
-            return self.app(environ, tracking)
+            return self.app(environ, start_response)
         except StepUpRequired as exc:
-            if started:
+            if context.response_started:
                 raise
             response = logins.asked_by_app(environ, self.collaborators, context.session, exc)
             return response(environ, start_response)

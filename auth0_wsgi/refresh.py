@@ -30,8 +30,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .audiences import LOGIN_API, Target, token_is_for, wrong_audience
 from .cache import ExpiringMap
@@ -63,15 +62,19 @@ _ENDED = {"ended": True}
 MAX_HOPS = 8
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
+    """What a refresh decision gives the request. A tuple: built on every request's hot path."""
+
     session: Session | None  # None: the session has ended
     changed: bool = False
     # raised once ``session`` is saved: AudienceRefused, or ProviderUnavailable for another API
     error: Auth0WSGIError | None = None
     # the refresh tokens this request saw rotated out, oldest first: a save that finds one of them
     # stored holds an older state than ours (another API's grant came first)
-    rotated_out: tuple[str, ...] = field(default=(), repr=False)
+    rotated_out: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:  # never a refresh token, even by accident
+        return f"Outcome(session={self.session!r}, changed={self.changed}, error={self.error!r})"
 
 
 class Refresher:
