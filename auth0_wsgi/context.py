@@ -68,9 +68,7 @@ class RequestContext:
         session = outcome.session
         if outcome.changed or services.lifetime.wants_touch(session, now):
             session = self.session = session.touched(now)
-            self._add_cookies(services.store.save(environ, session))
-            if len(outcome.rotated_out) > 1:
-                self._keep_newest(environ, session, outcome.rotated_out)
+            self._add_cookies(services.store.save(environ, session, outcome.rotated_out))
         # told after the save: whatever the hook does, the new tokens are kept (another API's: not told)
         if outcome.changed and session.access_token != before:
             hooks.refreshed(services.refresher.config, environ, session)
@@ -85,16 +83,6 @@ class RequestContext:
         with the session's refresh token when missing, due or forced, and saved."""
         return self.refresh(environ, force=force,
                             target=target_for(self._services.refresher.config, audience, scope))
-
-    def _keep_newest(self, environ: WSGIEnvironment, ours: Session, rotated_out: tuple[str, ...]) -> None:
-        """After grants chained on another request's (another API's grant came first): a server-side
-        store keeps what that request saved when its refresh token differs from the one we loaded.
-        Ours descends from it (its refresh token is one we saw rotated out): write ours over it."""
-        stored = self._services.store.load(environ)
-        if stored is not None and stored.refresh_token != ours.refresh_token \
-                and stored.refresh_token in rotated_out:
-            log.debug("another request saved an older rotation of this session: saving ours over it")
-            self._add_cookies(self._services.store.save(environ, ours))
 
     def _add_cookies(self, headers: Headers) -> None:
         """The cookies of a later save (or clear) in this request, merged with the earlier ones'.

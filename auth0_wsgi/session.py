@@ -204,7 +204,7 @@ class SessionStore(Protocol):
         """
         ...
 
-    def save(self, environ: WSGIEnvironment, session: Session) -> Headers:
+    def save(self, environ: WSGIEnvironment, session: Session, supersedes: tuple[str, ...] = ()) -> Headers:
         """Stores ``session`` as this request's session, and returns the cookies that make it so.
 
         It relies on what ``load`` left in ``environ`` for this request: without it (a login, at
@@ -212,8 +212,11 @@ class SessionStore(Protocol):
         be called several times in one request (a touch, then a refresh a view forces): each save
         leaves ``environ`` as the next one needs it, and the cookies of the last save supersede the
         earlier ones of the same name. A server-side store never lets a stale save replace a newer
-        refresh token that another request stored; it returns no cookie when it keeps the record
-        as it is (the session ended during the request, or the record kept changing under it). A
+        refresh token that another request stored, unless that refresh token is one of
+        ``supersedes``, those this request saw rotated out on its way to ``session`` (its grant was
+        chained on another request's: ours is the newer state); it returns no cookie when it keeps
+        the record as it is (the session ended during the request, or the record kept changing under
+        it). A
         session too large for the cookie store is not saved: its cookies are deleted, and it says so.
 
         Raises :class:`~auth0_wsgi.errors.StoreUnavailable` when a server-side backend cannot be

@@ -47,7 +47,7 @@ class _ScriptedSaves:
     def load(self, environ):
         return self._store.load(environ)
 
-    def save(self, environ, session):
+    def save(self, environ, session, supersedes=()):
         self._store.save(environ, session)
         return self._answers.pop(0)
 

@@ -165,6 +165,19 @@ def test_an_older_refresh_token_never_replaces_a_newer_one_and_says_so(fake, ser
     assert store.load({"HTTP_COOKIE": cookie}).refresh_token == "rotation-3"
 
 
+def test_a_chained_grants_state_is_written_over_the_one_it_was_chained_on(fake, server_store, caplog):
+    """Two APIs at once: A's grant spends the loaded refresh token and saves; B took A's result and
+    spent the token A brought. B's state descends from A's: it is the newer one, written over it,
+    quietly (B says which refresh tokens it saw rotated out)."""
+    store, cookie, env_a, session_a, env_b, session_b = _two_requests(fake, server_store)
+    store.save(env_a, _refreshed(session_a, "rotated-by-a"))
+    caplog.set_level(logging.WARNING, "auth0_wsgi")
+    chained = _refreshed(session_b, "rotated-by-b")
+    store.save(env_b, chained, (session_b.refresh_token, "rotated-by-a"))
+    assert store.load({"HTTP_COOKIE": cookie}).refresh_token == "rotated-by-b"
+    assert not [r for r in caplog.records if r.name == "auth0_wsgi.stores.server"]
+
+
 def test_a_session_logged_out_during_the_request_is_not_recreated(fake, server_store):
     store, cookie, env_a, session_a, env_b, _ = _two_requests(fake, server_store)
     store.clear(env_b)

@@ -64,7 +64,7 @@ class CookieStore:
             self._decoded.put(value, session)
         return session
 
-    def save(self, environ: WSGIEnvironment, session: Session) -> Headers:
+    def save(self, environ: WSGIEnvironment, session: Session, supersedes: tuple[str, ...] = ()) -> Headers:
         max_age = self._lifetime.expires_at(session) - int(self._clock())
         pieces = cookies.chunk(self.name, self._sealer.seal(session.to_bytes()), self._options, max_age)
         if pieces is None:

@@ -97,13 +97,14 @@ class ServerSideStore:
         environ[_LOADED] = _Loaded(session_id, key, version, session.refresh_token)
         return session
 
-    def save(self, environ: WSGIEnvironment, session: Session) -> Headers:
+    def save(self, environ: WSGIEnvironment, session: Session, supersedes: tuple[str, ...] = ()) -> Headers:
         """Writes ``session`` over the record this request loaded, or opens a new one (a login).
 
         A write is a compare-and-set on the version ``load`` (or this request's previous save) left
         in the environ. When another request wrote in between, the record is read again: if that
         request only touched it (same refresh token), ours is written on top; if it refreshed, its
-        tokens are newer (single flight gave every request the same rotation) and are kept.
+        tokens are newer (single flight gave every request the same rotation) and are kept, unless
+        its refresh token is one ours ``supersedes`` (our grant was chained on its: ours is newer).
         """
         loaded: _Loaded | None = environ.get(_LOADED)
         if loaded is None:
@@ -119,7 +120,7 @@ class ServerSideStore:
                 self._recent.pop(loaded.session_id)
                 return []
             stored, version = found
-            if stored.refresh_token != loaded.refresh_token:
+            if stored.refresh_token != loaded.refresh_token and stored.refresh_token not in supersedes:
                 return self._keep_stored(environ, loaded, version, stored, session)
             if stored.touched_at > session.touched_at:  # never slide the expiry backwards
                 session = session.touched(stored.touched_at)
