@@ -20,6 +20,7 @@ from . import options
 from .errorpage import ErrorTemplate
 from .errors import ConfigError
 from .logs import get_logger
+from .paths import path_is_under
 from .proxy import Network
 from .sealing import b64encode
 from .stepup import StepUpRule
@@ -171,6 +172,10 @@ def _warn_about_silent_limits(config: Config, audience_given: bool) -> None:
                     "only, which your API cannot verify (its calls get 401). Set audience = <your API's "
                     "identifier> (Auth0 dashboard: Applications > APIs); if this app calls no API, set "
                     "audience to nothing (audience =) to say so")
+    if config.attempt_silent_login and config.require_auth and not config.public_paths:
+        log.warning("attempt_silent_login = true has no effect: it signs in quietly on public pages, and "
+                    "every page needs a login here (require_auth = true, no public_paths), where the "
+                    "normal login is already silent while the user's Auth0 session lasts")
     if "offline_access" not in config.scope.split():
         log.warning("scope %r has no offline_access: Auth0 issues no refresh token, so sessions cannot "
                     "refresh. When the access token expires, page loads go through Auth0 again "
@@ -205,6 +210,7 @@ def _check_consistency(config: Config) -> None:
                           f"({TRANSACTION_COOKIE_PREFIX}*)", "choose another name, e.g. auth0_session")
     _check_client_authentication(config)
     _check_audiences(config)
+    _check_step_up(config)
     if config.id_token_signing_alg == "HS256" and len(config.client_secret) < 32:
         raise ConfigError("id_token_signing_alg", "HS256 needs a client secret of 32+ characters",
                           "use RS256 (Auth0's default) or a longer client secret")
@@ -224,6 +230,16 @@ def _check_audiences(config: Config) -> None:
     if config.audience in config.additional_audiences:
         raise ConfigError("additional_audiences", f"repeats audience {config.audience!r}",
                           "list only the other APIs here")
+
+
+def _check_step_up(config: Config) -> None:
+    """A public page is served without a login, so it cannot demand a stronger one: a rule there
+    would do nothing, silently."""
+    for rule in config.step_up:
+        if path_is_under(rule.prefix, config.public_paths):
+            raise ConfigError("step_up", f"{rule.prefix} is under public_paths, which are served without a "
+                              "login: its rule would never apply", f"remove {rule.prefix} from public_paths, "
+                              "or drop its step_up rule")
 
 
 def _check_client_authentication(config: Config) -> None:

@@ -301,3 +301,25 @@ def test_a_user_from_the_id_token_needs_its_sub_too():
     payload = json.dumps({k: v for k, v in CLAIMS.items() if k != "sub"}).encode()
     token = ".".join([no_sub[0], b64encode(payload), no_sub[2]])
     assert Session.from_bytes(json.dumps([token, "a", NOW, "r", NOW, NOW, None]).encode()) is None
+
+
+@pytest.mark.parametrize("public, rule", [("/docs", "/docs/admin"), ("/docs", "/docs"), ("/", "/")])
+def test_a_step_up_rule_a_public_path_would_void_refuses_to_start(public, rule):
+    message = refused("step_up", public_paths=public, step_up=f"{rule} max_age=60")
+    assert "public_paths" in message and f"remove {rule} from public_paths" in message
+
+
+def test_a_public_page_inside_a_step_up_prefix_is_the_operators_choice():
+    assert build(public_paths="/admin/help", step_up="/admin max_age=60").step_up
+
+
+@pytest.mark.parametrize("settings, warned", [
+    ({"attempt_silent_login": True}, True),
+    ({"attempt_silent_login": True, "public_paths": "/"}, False),
+    ({"attempt_silent_login": True, "require_auth": False}, False),
+    ({}, False),
+])
+def test_silent_login_where_no_page_is_public_says_it_does_nothing(caplog, settings, warned):
+    caplog.set_level("WARNING", "auth0_wsgi")
+    build(**settings)
+    assert any("attempt_silent_login" in r.getMessage() for r in caplog.records) is warned
