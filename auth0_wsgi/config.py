@@ -9,6 +9,7 @@ here touches the network: gunicorn forks after loading the app.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -211,6 +212,7 @@ def _check_consistency(config: Config) -> None:
     _check_client_authentication(config)
     _check_audiences(config)
     _check_step_up(config)
+    _check_hooks(config)
     if config.id_token_signing_alg == "HS256" and len(config.client_secret) < 32:
         raise ConfigError("id_token_signing_alg", "HS256 needs a client secret of 32+ characters",
                           "use RS256 (Auth0's default) or a longer client secret")
@@ -240,6 +242,29 @@ def _check_step_up(config: Config) -> None:
             raise ConfigError("step_up", f"{rule.prefix} is under public_paths, which are served without a "
                               "login: its rule would never apply", f"remove {rule.prefix} from public_paths, "
                               "or drop its step_up rule")
+
+
+# What each hook is called with (hooks.py): a function that cannot take them would fail at the first
+# login, logout or refresh instead of at start-up.
+HOOK_ARGUMENTS = {"on_login": ("environ", "claims", "tokens"), "on_logout": ("environ", "claims"),
+                  "on_refresh": ("environ", "claims", "tokens")}
+
+
+def _check_hooks(config: Config) -> None:
+    for option, arguments in HOOK_ARGUMENTS.items():
+        hook = getattr(config, option)
+        try:
+            signature = inspect.signature(hook) if hook is not None else None
+        except (TypeError, ValueError):  # a builtin without a signature: it will tell at its call
+            continue
+        try:
+            if signature is not None:
+                signature.bind(*arguments)
+        except TypeError:
+            listed = ", ".join(arguments)
+            name = getattr(hook, "__qualname__", type(hook).__name__)
+            raise ConfigError(option, f"{name}{signature} cannot be called with ({listed})",
+                              f"define it as def {option}({listed}): …") from None
 
 
 def _check_client_authentication(config: Config) -> None:

@@ -76,7 +76,7 @@ def test_an_organization_that_is_neither_an_id_nor_a_name_refuses_to_start(value
 
 # -- hooks -------------------------------------------------------------------------------------
 def test_a_hook_is_imported_at_start_up():
-    assert build(on_login="json:dumps").on_login is json.dumps
+    assert build(on_login="os.path:join").on_login.__name__ == "join"
     assert build(on_refresh="os.path:join").on_refresh.__name__ == "join"
 
 
@@ -323,3 +323,22 @@ def test_silent_login_where_no_page_is_public_says_it_does_nothing(caplog, setti
     caplog.set_level("WARNING", "auth0_wsgi")
     build(**settings)
     assert any("attempt_silent_login" in r.getMessage() for r in caplog.records) is warned
+
+
+def _two(environ, claims): ...
+def _three(environ, claims, tokens): ...
+def _flexible(*args, **kwargs): ...
+def _keyword_only(*, environ, claims, tokens): ...
+
+
+@pytest.mark.parametrize("option, hook, fits", [
+    ("on_login", _three, True), ("on_login", _flexible, True), ("on_login", _two, False),
+    ("on_login", _keyword_only, False), ("on_logout", _two, True), ("on_logout", _three, False),
+    ("on_refresh", _three, True), ("on_refresh", _two, False), ("on_login", print, True),
+])
+def test_a_hook_that_cannot_take_its_arguments_refuses_to_start(option, hook, fits):
+    if fits:
+        assert getattr(build(**{option: hook}), option) is hook
+        return
+    message = refused(option, **{option: hook})
+    assert "cannot be called with" in message and f"def {option}(environ, claims" in message

@@ -251,7 +251,7 @@ def test_requests_sharing_one_refresh_tell_on_refresh_once(build_app, fake):
 # -- a hook named in an ini file ---------------------------------------------------------------
 def test_hooks_named_in_an_ini_file(fake, tmp_path):
     settings = settings_for(fake, on_login=f"{HOOKS}:refuse_contractors",
-                            on_refresh=f"{HOOKS}:on_refresh", on_logout=f"{HOOKS}:record")
+                            on_refresh=f"{HOOKS}:on_refresh", on_logout=f"{HOOKS}:on_logout")
     settings = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in settings.items()}
     app = webtest.TestApp(loadapp(f"config:{login_filter_ini(tmp_path, **settings)}"),
                           extra_environ={"HTTP_HOST": "app.test"})
@@ -261,6 +261,10 @@ def test_hooks_named_in_an_ini_file(fake, tmp_path):
     fake.sub = "auth0|alice"
     log_in(app)
     assert app.get("/x", headers=JSON).json["REMOTE_USER"] == "auth0|alice"
+    login_hooks.reset()
+    app.get("/logout")
+    told = [(event, claims["sub"]) for event, _, claims, _ in login_hooks.calls]
+    assert told == [("on_logout", "auth0|alice")]
 
 
 def test_a_hook_that_cannot_be_imported_stops_the_start(fake):

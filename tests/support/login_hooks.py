@@ -42,3 +42,7 @@ def on_refresh(environ: dict[str, Any], claims: dict[str, Any], tokens: dict[str
 def on_refresh_broken(environ: dict[str, Any], claims: dict[str, Any], tokens: dict[str, Any]) -> None:
     calls.append(("on_refresh", environ, claims, tokens))
     raise RuntimeError(f"audit log down {tokens['access_token']}")
+
+
+def on_logout(environ: dict[str, Any], claims: dict[str, Any]) -> None:
+    calls.append(("on_logout", environ, claims, {}))
