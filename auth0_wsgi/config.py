@@ -32,6 +32,7 @@ Hook = Callable[..., Any]  # on_login, on_logout, on_refresh: see hooks.py
 log = get_logger(__name__)
 
 DEFAULT_SCOPE = "openid profile email offline_access"
+COOKIE_APIS = 2  # other APIs' Auth0-sized tokens that fit one session cookie (README, "Several APIs")
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,11 @@ def _warn_about_silent_limits(config: Config, audience_given: bool) -> None:
                     "only, which your API cannot verify (its calls get 401). Set audience = <your API's "
                     "identifier> (Auth0 dashboard: Applications > APIs); if this app calls no API, set "
                     "audience to nothing (audience =) to say so")
+    if config.session_store == "cookie" and len(config.additional_audiences) > COOKIE_APIS:
+        log.warning("additional_audiences lists %d APIs with the cookie store: each API's token rides in "
+                    "the session cookie, and more than %d split it over several cookies (past 7, the "
+                    "Cookie header outgrows gunicorn's default limit). Use session_store = redis://…",
+                    len(config.additional_audiences), COOKIE_APIS)
     if config.attempt_silent_login and config.require_auth and not config.public_paths:
         log.warning("attempt_silent_login = true has no effect: it signs in quietly on public pages, and "
                     "every page needs a login here (require_auth = true, no public_paths), where the "

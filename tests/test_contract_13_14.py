@@ -342,3 +342,12 @@ def test_a_hook_that_cannot_take_its_arguments_refuses_to_start(option, hook, fi
         return
     message = refused(option, **{option: hook})
     assert "cannot be called with" in message and f"def {option}(environ, claims" in message
+
+
+@pytest.mark.parametrize("apis, store, warned", [(3, "cookie", True), (2, "cookie", False),
+                                                 (3, "memory", False)])
+def test_more_apis_than_one_cookie_holds_warns_with_the_cookie_store(caplog, apis, store, warned):
+    caplog.set_level("WARNING", "auth0_wsgi")
+    audiences = " ".join(f"https://api{i}.example.com" for i in range(apis))
+    build(additional_audiences=audiences, session_store=store)
+    assert any("additional_audiences lists" in r.getMessage() for r in caplog.records) is warned
