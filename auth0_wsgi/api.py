@@ -10,7 +10,9 @@ user through a stronger login, which no retry could replace.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -76,16 +78,20 @@ class BearerToken(AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         token = get_access_token(self._environ, self._audience, self._scope)
         request.headers["Authorization"] = f"Bearer {token}"
-        request.register_hook("response", self._retry_once_after_refresh)  # type: ignore[no-untyped-call]
+        # requests runs a request's hooks on the answers of the redirects it follows too: only the
+        # origin the token was sent to may make us retry with a new token (or ask for a step-up)
+        hook = functools.partial(self._retry_once_after_refresh, _origin(request.url or ""))
+        request.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return request
 
-    def _retry_once_after_refresh(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        if response.status_code != 401:
+    def _retry_once_after_refresh(self, origin: tuple[str, str], response: requests.Response,
+                                  **kwargs: Any) -> requests.Response:
+        if response.status_code != 401 or _origin(response.request.url or "") != origin:
             return response
         _raise_step_up(response)
         if getattr(response.request, _RETRIED, False):
             return response
-        if "invalid_token" not in response.headers.get("WWW-Authenticate", ""):
+        if _bearer_error(response.headers.get("WWW-Authenticate", "")) != "invalid_token":
             return response
         log.debug("the API refused the access token: getting a new one and retrying once")
         token = self._new_token()
@@ -111,6 +117,21 @@ class BearerToken(AuthBase):
             return None
         token: str | None = context.api_token(self._environ, self._audience, self._scope, force=True)
         return token
+
+
+def _bearer_error(header: str) -> str | None:
+    """The ``error`` of a Bearer challenge (RFC 6750 §3), read as :mod:`stepup` reads RFC 9470's: a
+    word in a description or a realm is not the error (each would cost a grant and a retry)."""
+    header = header.lstrip()
+    if header[:7].lower() != "bearer ":
+        return None
+    found = stepup._CHALLENGE_PARAM.finditer(header[:stepup.MAX_CHALLENGE_LENGTH])
+    return next((m[2] if m[2] is not None else m[3] for m in found if m[1].lower() == "error"), None)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    scheme, netloc, *_ = urlsplit(url)
+    return scheme.lower(), netloc.lower()
 
 
 def _raise_step_up(response: requests.Response) -> None:

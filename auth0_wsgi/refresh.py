@@ -164,11 +164,16 @@ class Refresher:
         """How long the result of spending ``session``'s refresh token answers late requests. One
         that came in another request's result (a chained grant) is also in *that* request's cookie,
         which the browser may keep rather than ours (responses arrive in any order): its result must
-        answer it for as long as that cookie's session may live, not the usual two minutes."""
+        answer it for as long as that cookie may live, not the usual two minutes, and no longer: a
+        rolling lifetime past its access token's expiry (until then a request only slides it; after,
+        it refreshes and takes this result), within the session's absolute lifetime."""
         if session.refresh_token == start.refresh_token:
             return RESULT_TTL
-        config = self._config
-        return max(RESULT_TTL, min(config.session_rolling_duration, config.session_absolute_duration))
+        config, now = self._config, int(self._clock())
+        ends = session.created_at + config.session_absolute_duration
+        if session.expires_at is not None:  # else a token valid until a 401: only the absolute end
+            ends = min(ends, max(now, session.expires_at) + config.session_rolling_duration)
+        return max(RESULT_TTL, ends - now)
 
     def _grant(self, session: Session, key: str, target: Target) -> bytes:
         """One refresh_token grant; its result (or the fact that it ended the session), sealed for
@@ -268,8 +273,8 @@ def _key(refresh_token: str | None, target: Target | None = None) -> str:
     """The single-flight key: the refresh token's, or (a token that does not rotate) its and the
     target's, so that each API's grant is cached apart."""
     material = refresh_token or ""
-    if target is not None:
-        material += f"\n{target.audience}\n{target.scope}"
+    if target is not None:  # JSON: the API's default scope (null) is not the scope named "None"
+        material = json.dumps([material, target.audience, target.scope])
     return hashlib.sha256(material.encode()).hexdigest()
 
 

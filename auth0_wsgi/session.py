@@ -24,7 +24,7 @@ class ApiToken:
 
     audience: str
     scope: str | None
-    access_token: str
+    access_token: str = field(repr=False)  # never printed, even by accident
     expires_at: int | None
 
     def to_list(self) -> list[Any]:

@@ -42,6 +42,9 @@ class _Loaded(NamedTuple):
     version: int
     refresh_token: str | None  # what the record held at that version
 
+    def __repr__(self) -> str:  # it sits in the environ, which debug pages and error reporters print
+        return f"_Loaded(version={self.version})"
+
 
 class RecordBackend(Protocol):
     """Where server-side records live: memory (one process) or Redis (every worker and host)."""
