@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 BUDGET_SECONDS = 1.0
+# The claims on_login chooses, as JSON: an Auth0 ID token's are 1-2 KB. Past this they, the tokens and
+# the sealing's overhead outgrow the cookie store's five cookies: the session would not be saved,
+# and the page would send the browser round the provider's login again, and again.
+MAX_CLAIMS_BYTES = 8 * 1024
 # Access tokens (hashed) whose refresh on_refresh was told of: requests that arrive together share
 # one refresh's result, and the hook hears of it once per process.
 _told: BoundedCache[str, bool] = BoundedCache(1024)
@@ -50,9 +54,9 @@ def notify(hook: Callable[..., Any] | None, event: str, *args: Any) -> None:
     started = time.monotonic()
     try:
         hook(*args)
-    except Exception as exc:  # the app's code: the request goes on whatever it does
-        log.error("%s hook %s raised %s; the request goes on", event, name_of(hook), type(exc).__name__,
-                  exc_info=exc)
+    except Exception as exc:  # the app's code: its message may quote claims or tokens: type and place only
+        log.error("%s hook %s raised %s at %s; the request goes on", event, name_of(hook),
+                  type(exc).__name__, _where(exc))
     finally:
         warn_if_slow(hook, event, time.monotonic() - started)
 
@@ -100,9 +104,11 @@ def _unusable(returned: object, claims: dict[str, Any]) -> str:
     if not all(isinstance(name, str) for name in returned):
         return "a claim name that is not a string"
     try:
-        json.dumps(returned, allow_nan=False)
+        size = len(json.dumps(returned, allow_nan=False, separators=(",", ":")).encode())
     except (TypeError, ValueError, RecursionError) as exc:
         return f"claims that are not JSON values ({type(exc).__name__})"
+    if size > MAX_CLAIMS_BYTES:
+        return f"{size} bytes of claims (at most {MAX_CLAIMS_BYTES}: the session could not be kept)"
     return ""
 
 

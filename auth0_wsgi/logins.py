@@ -25,7 +25,7 @@ from webob import Response
 
 from . import hosts, responses, stepup, tokens
 from .config import Config
-from .errors import LoginRequired, RequestError, StepUpRequired
+from .errors import Auth0WSGIError, LoginRequired, RequestError, StepUpRequired
 from .logs import get_logger
 from .paths import path_is_under
 from .returnpath import kept_for_login, safe_return_path
@@ -156,14 +156,20 @@ def step_up(environ: WSGIEnvironment, c: Collaborators, rule: StepUpRule) -> Res
         response = c.pages.error(environ, error, as_json=True)
         response.headers["WWW-Authenticate"] = stepup.challenge(rule)
         return response
-    if hosts.other_host(environ, c.config.base_url) is not None:
+    if rule.prefix and hosts.other_host(environ, c.config.base_url) is not None:
         # The login cookie must land where the callback reads it: /login on base_url's host, which
-        # takes a path rule from return_to (a view's own rule is asked for again there).
+        # takes the rule from return_to's path. A view's rule cannot travel there (no link adds
+        # /authorize parameters), and /login would start a login without it, back to the view, which
+        # asks again: a loop behind a proxy that rewrites Host. So a view's rule starts here.
         return responses.redirect(responses.login_location(environ, c.login_url))
     return_to = kept_for_login(safe_return_path(responses.original_path(environ)))
     params = {**invitation_params({}, c.config), **rule.authorize_params()}
     log.debug("step-up: redirecting to the authorization endpoint for a stronger or more recent login")
-    return begin(environ, c, return_to, params)
+    try:
+        return begin(environ, c, return_to, params)
+    except Auth0WSGIError as error:  # discovery or the PAR endpoint down: a 503 page, never a 500
+        log.warning("step-up: the login could not start: %s (%s)", error.code, error.message)
+        return c.pages.error(environ, error)
 
 
 def unsatisfiable(environ: WSGIEnvironment, c: Collaborators) -> Response:

@@ -30,11 +30,13 @@ log = get_logger(__name__)
 
 
 def logout(request: Request, c: Collaborators) -> Response:
+    params = query(request)
     try:
         session = c.store.load(request.environ)
     except DependencyUnavailable:  # the session store is down: still log the browser out
+        if params.get("everywhere") == "1":
+            raise  # 503: whose sessions to end is unknown, and a mere logout would look like success
         session = None
-    params = query(request)
     if params.get("everywhere") == "1" and session is not None:
         _end_everywhere(request, session, c)  # first: if it cannot be done, nothing is
     requested = safe_return_path(params.get("return_to"), default="")

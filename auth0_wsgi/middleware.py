@@ -105,7 +105,7 @@ class Auth0Middleware:
             return self.collaborators.pages.error(environ, error)(environ, start_response)
         if session is None:
             if self._open_to_anonymous(path) and not handlers.tries_silent_login(environ, self.collaborators):
-                return self.app(environ, start_response)
+                return self._anonymous(environ, start_response)
             log.debug("no session: challenging")
             return self._challenge(environ)(environ, start_response)
         context = RequestContext(self.session_services, environ, session)
@@ -120,7 +120,7 @@ class Auth0Middleware:
     def _ended(self, environ: WSGIEnvironment, path: str, headers: Headers,
                start_response: StartResponse) -> Iterable[bytes]:
         if self._open_to_anonymous(path):
-            return self.app(environ, _adding_headers(start_response, headers))
+            return self._anonymous(environ, _adding_headers(start_response, headers))
         response = self._challenge(environ)
         response.headerlist.extend(headers)
         return response(environ, start_response)
@@ -146,6 +146,22 @@ class Auth0Middleware:
             response = logins.asked_by_app(environ, self.collaborators, context.session, exc)
             return response(environ, start_response)
 
+    def _anonymous(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """The app for a request without a session. A :class:`StepUpRequired` it raises before its
+        response starts is answered as for a session that falls short (a login asking for it)."""
+        started = False
+
+        def tracking(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal started
+            started = True
+            return start_response(status, headers, exc_info)
+        try:
+            return self.app(environ, tracking)
+        except StepUpRequired as exc:
+            if started:
+                raise
+            return logins.asked_by_app(environ, self.collaborators, None, exc)(environ, start_response)
+
     def _is_public(self, path: str) -> bool:
         return not self.config.require_auth or path_is_under(path, self.config.public_paths)
 
@@ -154,7 +170,7 @@ class Auth0Middleware:
         ``handlers.tries_silent_login``); elsewhere, a browser goes to login and the rest get a 401."""
         if self._open_to_anonymous(environ.get("PATH_INFO") or "/") and handlers.tries_silent_login(
                 environ, self.collaborators):
-            return handlers.silent_login(environ, self.collaborators, self.app)
+            return handlers.silent_login(environ, self.collaborators, self._anonymous)
         if responses.is_browser_navigation(environ):
             return handlers.challenge(environ, self.collaborators)
         return responses.error_response(

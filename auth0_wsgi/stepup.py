@@ -28,6 +28,9 @@ MFA_POLICY = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
 MAX_MAX_AGE = 10 * 365 * 86400
 # An acr value is a URI or a short name: no spaces, no quotes, no commas (RFC 9470 challenges quote it).
 _ACR_VALUE = re.compile(r"^[\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]{1,256}$")
+# Werkzeug's router and Pyramid's traversal serve /admin's view for //admin: empty segments count
+# for nothing when a rule is looked up (public_paths need no such care: there a miss is stricter).
+_EMPTY_SEGMENTS = re.compile(r"/{2,}")
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,14 @@ def _parse_rule(line: str) -> StepUpRule:
 def rule_for(path: str, rules: tuple[StepUpRule, ...]) -> StepUpRule | None:
     """The rule of the longest prefix that covers ``path`` (whole segments), or None.
 
-    A path that another layer could resolve elsewhere (``/public/..;/admin``: :mod:`paths`) could
-    land under any prefix: it gets every rule at once (an ``acr`` each accepts, the shortest
-    ``max_age``). No honest link looks like that, so meeting a rule that may be impossible is fine.
+    Empty segments are ignored (``//admin`` is ``/admin``). A path that another layer could resolve
+    elsewhere (``/public/..;/admin``: :mod:`paths`) could land under any prefix: it gets every rule
+    at once (an ``acr`` each accepts, the shortest ``max_age``). No honest link looks like that, so
+    meeting a rule that may be impossible is fine.
     """
     if rules and may_resolve_elsewhere(path):
         return _strictest(rules, path)
+    path = _EMPTY_SEGMENTS.sub("/", path)
     best: StepUpRule | None = None
     for rule in rules:
         if path_is_under(path, (rule.prefix,)) and (best is None or len(rule.prefix) > len(best.prefix)):
