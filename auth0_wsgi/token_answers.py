@@ -29,9 +29,10 @@ def token_response(status: int, body: bytes, grant_type: str) -> dict[str, Any]:
 
     Returns the response's object with every field we read of the type we read it as; raises
     :class:`GrantRejected` when the provider refuses this grant, :class:`ProviderUnavailable` (503) for
-    a 5xx or a non-OAuth 4xx (a gateway's 429 page), and :class:`ProviderError` (502) for the rest.
+    a 5xx, a 429 (rate limited, whatever its body) or a non-OAuth 4xx (a gateway's page), and
+    :class:`ProviderError` (502) for the rest.
     """
-    if status >= 500:
+    if status >= 500 or status == 429:  # 429: Auth0's rate limits (too_many_requests), a passing state
         raise ProviderUnavailable(f"the token endpoint answered HTTP {status}")
     try:
         answer = discovery.json_object(body, "the token endpoint")

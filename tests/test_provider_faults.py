@@ -501,3 +501,16 @@ def test_odd_discovery_or_jwks_answer_is_a_502(build_app, fake, path, spoil):
         response = app.get("/login", headers=JSON, status=502)
     assert response.json["error"] == "provider_error"
     assert "auth0_session" not in app.cookies
+
+
+@pytest.mark.parametrize("body", [b'{"error":"too_many_requests","error_description":"Global limit"}',
+                                  b"<html>slow down</html>", b""])
+def test_a_rate_limited_token_endpoint_at_the_callback_is_a_503_saying_when_to_retry(build_app, fake, body):
+    """Auth0's rate limit (429, JSON ``too_many_requests``) passes: retry later, not a broken provider."""
+    app = build_app()
+    callback, _ = start_login(app)
+    fake.token_answer = (429, body)
+    response = app.get(callback, headers=JSON, status=503)
+    assert response.json["error"] == "provider_unavailable"
+    assert response.headers["Retry-After"].isdigit()
+    assert "auth0_session" not in app.cookies

@@ -208,8 +208,6 @@ def test_api_session_retries_only_on_a_bearer_invalid_token_error(fake, challeng
     assert len(api.seen) == 1 and fake.refresh_grants == [BILLING]  # no forced grant, no retry
 
 
-@pytest.mark.xfail(strict=True, reason="oidc.refresh turns any OAuth 4xx into AudienceRefused: not "
-                                       "this reviewer's module to change (see the review's report)")
 def test_a_rate_limited_grant_for_another_api_is_a_503_with_backoff_not_a_refusal(fake):
     """Auth0 answers its rate limits with 429 and a JSON ``too_many_requests`` error: a passing
     failure, which must back off (asking again at every request makes it worse), not a refusal."""
