@@ -126,8 +126,7 @@ def silent_login(environ: WSGIEnvironment, c: Collaborators, app: WSGIApplicatio
     tried = c.own_cookie(SILENT_LOGIN_COOKIE, SILENT_LOGIN_SECONDS)
     return_to = kept_for_login(safe_return_path(responses.original_path(environ)))
     try:
-        tx, headers = c.transactions.begin(return_to, environ, c.config.base_path + c.config.login_path,
-                                           {"prompt": "none"})
+        tx, headers = c.transactions.begin(return_to, environ, c.config.cookie_path, {"prompt": "none"})
         response = responses.redirect(c.client.authorization_url(tx))
         response.headerlist.extend(headers)
         log.debug("silent login: redirecting to the authorization endpoint with prompt=none")

@@ -140,7 +140,7 @@ def asked_by_app(environ: WSGIEnvironment, c: Collaborators, session: Session | 
 
 def begin(environ: WSGIEnvironment, c: Collaborators, return_to: str, params: dict[str, str]) -> Response:
     """A new login asking ``params`` of the provider: a redirect to its ``/authorize``."""
-    tx, headers = c.transactions.begin(return_to, environ, c.config.base_path + c.config.login_path, params)
+    tx, headers = c.transactions.begin(return_to, environ, c.config.cookie_path, params)
     response = responses.redirect(c.client.authorization_url(tx))
     response.headerlist.extend(headers)
     return response

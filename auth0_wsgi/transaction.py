@@ -5,11 +5,13 @@ so two tabs logging in at once both succeed. The callback reads it once and dele
 in-process memory of consumed states also stops a double-submitted callback from spending the
 same code twice (which would make the provider revoke the tokens of the first).
 
-Login cookies are scoped to the callback path, so ``/login`` never sees them: to keep at most
+Login cookies are scoped to the callback path, so no other route sees them: to keep at most
 :data:`MAX_PENDING_LOGINS` of them (each one rides on the callback's ``Cookie`` header, which
-gunicorn caps at 8,190 bytes), ``/login`` keeps a small readable index cookie, ``a0tx``, scoped to
-the login path: the names of the pending login cookies and when each started. It holds no secret;
-a forged index can only make us delete login cookies of our own name format.
+gunicorn caps at 8,190 bytes), a small readable index cookie, ``a0tx``, lists the names of the
+pending login cookies and when each started. It is scoped to the app's cookie path, because logins
+start on pages too (a step-up, a silent login), not only at ``/login``; it rides on requests only
+while a login is pending (10 minutes at most), ~25 bytes a login. It holds no secret; a forged index
+can only make us delete login cookies of our own name format.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ class Transactions:
               params: dict[str, str] | None = None) -> tuple[LoginTransaction, Headers]:
         """A new transaction (asking ``params`` of the provider) and its headers: its login cookie,
         the deletion of the oldest pending login cookies beyond :data:`MAX_PENDING_LOGINS`, and the
-        index cookie at ``index_path`` (the login route's path)."""
+        index cookie at ``index_path`` (the app's cookie path: every route that starts a login reads it)."""
         now = int(self._clock())
         tx = LoginTransaction.start(return_to, now, params)
         value = self._sealer.seal(json.dumps(asdict(tx), separators=(",", ":")).encode())

@@ -151,8 +151,6 @@ def _pending_login_cookies(client: webtest.TestApp) -> list[str]:
     return [c.name for c in client.cookiejar if LOGIN_COOKIE_NAME.fullmatch(c.name)]
 
 
-@pytest.mark.xfail(strict=True, reason="open: the index cookie is scoped to /login by design (SECURITY.md "
-                   "A3, tests/test_transaction.py); the fix needs that choice revisited")
 def test_step_ups_started_on_pages_keep_at_most_three_login_cookies(fake_mfa):
     """Step-ups start on the page itself, which never saw the pending-logins index (it lived at
     /login): a site navigating a user to /admin again and again piled up login cookies until the

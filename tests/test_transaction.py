@@ -120,11 +120,12 @@ def test_a_forged_index_costs_at_most_a_few_deletions_of_names_in_our_format(ind
 
 
 @pytest.mark.parametrize("base_url, login_path, index_path", [
-    pytest.param("http://app.test", "/login", "/login", id="at-the-root"),
-    pytest.param("https://example.com/shop", "/login", "/shop/login", id="under-a-path-prefix"),
-    pytest.param("http://app.test", "/auth/start", "/auth/start", id="custom-login-path"),
+    pytest.param("http://app.test", "/login", "/", id="at-the-root"),
+    pytest.param("https://example.com/shop", "/login", "/shop", id="under-a-path-prefix"),
+    pytest.param("http://app.test", "/auth/start", "/", id="custom-login-path"),
 ])
-def test_the_index_cookie_follows_the_login_route(build_app, base_url, login_path, index_path):
+def test_the_index_cookie_is_seen_wherever_a_login_starts(build_app, base_url, login_path, index_path):
+    """The app's cookie path: /login and the pages that start step-up and silent logins read it."""
     response = build_app(base_url=base_url, login_path=login_path).get(login_path)
     (index,) = [v for k, v in response.headerlist if k == "Set-Cookie" and v.startswith(PENDING_INDEX + "=")]
     assert f"Path={index_path};" in index + ";"

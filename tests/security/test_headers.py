@@ -290,7 +290,7 @@ def test_cookies_are_httponly_samesite_and_secure_under_https(fake, scenario, se
         assert attrs.get("samesite") == expected, header
         # the index of pending logins and the "moved to base_url's host" marker, read by /login only;
         # the "just logged out" marker, read on any page
-        paths = {"a0tx": "/login", "a0tx.host": "/login", "a0tx.out": "/"}
+        paths = {"a0tx": "/", "a0tx.host": "/login", "a0tx.out": "/"}
         expected_path = paths.get(name, "/callback" if name.startswith("a0tx.") else "/")
         assert attrs.get("path") == expected_path, header
         assert "domain" not in attrs, header  # host-only: sibling subdomains never receive it
