@@ -25,6 +25,8 @@ OPERATOR_HINTS = {
     "invalid_client": "check client_id and client_secret (or client_private_key and "
                       "token_endpoint_auth_method)",
     "session_store_unavailable": "check session_store (or revocation_store): its Redis does not answer",
+    "session_too_large": "the new session does not fit the cookie store's five cookies: keep fewer claims "
+                         "(session_claims, an on_login hook), or use session_store = redis://…",
 }
 
 PLACEHOLDERS = ("title", "message", "code", "retry_url", "details")

@@ -11,6 +11,7 @@ contain a token, a code, a verifier or a secret.
     ├── StepUpRequired                  401 insufficient_user_authentication (RFC 9470)
     ├── LoginRefused                    403 login_refused (an on_login hook said no)
     ├── AudienceRefused                 403 audience_not_allowed / audience_refused
+    ├── SessionTooLarge                 500 session_too_large (a new session the cookie store cannot hold)
     ├── TokenError, GrantRejected       400
     ├── ProviderError                   502 (an answer we cannot use)
     ├── bearer.BearerError              the resource server's 401/403 (RFC 6750 challenges)
@@ -113,6 +114,17 @@ class AudienceRefused(Auth0WSGIError):
     def __init__(self, message: str, *, audience: str, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.audience = audience
+
+
+class SessionTooLarge(Auth0WSGIError):
+    """A login's new session does not fit the cookie store's cookies: said at the callback, rather
+    than a redirect to a page that would find no session and send the browser to log in again."""
+
+    code = "session_too_large"
+
+    def __init__(self) -> None:
+        super().__init__("This sign-in brought more profile data than this site can keep. Please "
+                         "contact the site's operator.")
 
 
 class ProviderError(Auth0WSGIError):

@@ -15,6 +15,7 @@ import webtest
 
 from auth0_wsgi import Auth0Middleware, get_access_token
 from auth0_wsgi.cookies import CookieOptions
+from auth0_wsgi.errors import SessionTooLarge
 from auth0_wsgi.sealing import Sealer
 from auth0_wsgi.session import ApiToken, Lifetime, Session
 from auth0_wsgi.stores.cookie import CookieStore
@@ -282,9 +283,16 @@ def _cookie_header(apis: int) -> tuple[str, int]:
     clock = Clock(1_700_000_000)
     store = CookieStore("auth0_session", Sealer("s" * 40, "session"), Lifetime(86400, 604800),
                         CookieOptions("/", True, "Lax"), clock=clock)
-    headers = store.save({}, _auth0_sized_session(apis))
-    cookies = [value.split(";")[0] for _, value in headers if "Max-Age=0" not in value]
+    environ = {"HTTP_COOKIE": _sent(store.save({}, _auth0_sized_session(0)))}
+    store.load(environ)  # a session this request carried, which then gained the APIs' tokens
+    headers = store.save(environ, _auth0_sized_session(apis))
+    cookies = _sent(headers).split("; ") if _sent(headers) else []
     return "; ".join(cookies), len(cookies)
+
+
+def _sent(headers: list[tuple[str, str]]) -> str:
+    """The Cookie header a browser sends back after these Set-Cookie headers (deletions left out)."""
+    return "; ".join(value.split(";")[0] for _, value in headers if "Max-Age=0" not in value)
 
 
 @pytest.mark.parametrize(("apis", "chunks", "under_8190"), [
@@ -309,6 +317,15 @@ def test_a_session_with_too_many_apis_for_the_cookie_is_not_saved_and_says_so(ca
     header, written = _cookie_header(MAX_COOKIE_APIS + 1)
     assert written == 0 and header == ""
     assert "session too large" in caplog.text and "Redis" in caplog.text
+
+
+def test_a_new_session_too_large_for_the_cookie_is_refused_where_the_login_ends():
+    """At the callback nothing was loaded: a redirect to the page would find no session and send the
+    browser to log in again, for ever. The callback shows SessionTooLarge instead."""
+    store = CookieStore("auth0_session", Sealer("s" * 40, "session"), Lifetime(86400, 604800),
+                        CookieOptions("/", True, "Lax"), clock=Clock(1_700_000_000))
+    with pytest.raises(SessionTooLarge):
+        store.save({}, _auth0_sized_session(MAX_COOKIE_APIS + 1))
 
 
 def test_the_login_api_with_another_scope_is_kept_beside_the_login_token(mrrt, fake):

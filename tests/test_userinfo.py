@@ -174,3 +174,14 @@ def test_real_provider_userinfo(real, fetch):
     # On, the login read /userinfo with the API's access token (the real provider accepted it and
     # answered for the same sub, else the login is refused) and keeps claims of its own.
     assert (seen["auth0.id_token"] is None) is fetch
+
+
+def test_a_profile_too_large_for_the_cookie_store_refuses_the_login_instead_of_looping(build_app, fake):
+    """60 KB of profile (under the 64 KB cap) would not fit the session cookie: the session could not
+    be kept, and a redirect to the page would send the browser straight back to the provider."""
+    fake.userinfo_claims = {"groups": [secrets.token_urlsafe(30) for _ in range(1500)]}
+    app = build_app(fetch_userinfo=True)
+    callback, _ = start_login(app)
+    answer = app.get(callback, headers=JSON, status=500).json
+    assert answer["error"] == "session_too_large"
+    assert "auth0_session" not in app.cookies

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from .. import cookies
 from ..cache import BoundedCache
+from ..errors import SessionTooLarge
 from ..logs import get_logger
 from ..revocation import Revocations
 from ..sealing import Sealer
@@ -68,6 +69,8 @@ class CookieStore:
         max_age = self._lifetime.expires_at(session) - int(self._clock())
         pieces = cookies.chunk(self.name, self._sealer.seal(session.to_bytes()), self._options, max_age)
         if pieces is None:
+            if _SEEN not in environ:  # nothing loaded: a login's new session, refused where it began
+                raise SessionTooLarge()
             log.error("session too large for %d cookies: not saved; consider the Redis store",
                       cookies.MAX_CHUNKS)
             return self.clear(environ)
