@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from .config import Config
 from .errors import AudienceRefused
-from .session import Session
+from .session import ApiToken, Session
 from .tokens import unverified_payload
 
 # RFC 6749 §3.3: scope tokens are printable ASCII but space, '"' and '\'; one space between them
@@ -79,3 +80,23 @@ def wrong_audience(target: Target) -> AudienceRefused:
     return AudienceRefused(f"The sign-in provider answered with a token for another API than "
                            f"{target.audience}: is it in the application's refresh token policies?",
                            audience=target.audience or "")
+
+
+def target_of(result: dict[str, Any]) -> Target:
+    """Whom a sealed result is for (a result without ``for``: the login's API, as before MRRT)."""
+    audience, scope = result.get("for") or (None, None)
+    return Target(audience, scope)
+
+
+def applied(session: Session, result: dict[str, Any], now: int) -> Session:
+    target = target_of(result)
+    if "access_token" not in result:  # a token for the wrong API (refused): the rotation only
+        return session.with_tokens(access_token=session.access_token, expires_at=session.expires_at,
+                                   refresh_token=result["refresh_token"], id_token=result["id_token"],
+                                   now=now)
+    if target.audience is None:
+        return session.with_tokens(access_token=result["access_token"], expires_at=result["expires_at"],
+                                   refresh_token=result["refresh_token"], id_token=result["id_token"],
+                                   now=now)
+    api = ApiToken(target.audience, target.scope, result["access_token"], result["expires_at"])
+    return session.with_api(api, refresh_token=result["refresh_token"], id_token=result["id_token"], now=now)

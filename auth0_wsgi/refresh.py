@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .audiences import LOGIN_API, Target, token_is_for, wrong_audience
+from .audiences import LOGIN_API, Target, applied, target_of, token_is_for, wrong_audience
 from .cache import ExpiringMap
 from .config import Config
 from .coordination import RESULT_TTL, CoordinationTimeout, RefreshCoordinator
@@ -48,12 +48,13 @@ from .errors import (
 from .logs import get_logger
 from .oidc import OIDCClient
 from .sealing import Sealer
-from .session import ApiToken, Session
+from .session import Session
 from .tokens import access_token_expiry, is_expired, needs_refresh
 
 log = get_logger(__name__)
 
 MAX_BACKOFF = 60
+REFUSAL_MEMORY = 60  # seconds another API's refusal is answered from memory (a policy fix takes a minute)
 # Refresh tokens whose failures this process remembers; past it, the least recently failed is forgotten
 # (its next failure waits one second again).
 MAX_BACKOFF_ENTRIES = 10_000
@@ -89,6 +90,9 @@ class Refresher:
         # so that the next failure waits twice as long, until a success clears it
         self._backoff: ExpiringMap[str, tuple[float, int]] = ExpiringMap(MAX_BACKOFF_ENTRIES, clock)
         self._backoff_lock = threading.Lock()  # a failure reads the count, then writes it
+        # (refresh key, API) -> the provider's refusal, answered again for a while instead of asking
+        self._refused: ExpiringMap[tuple[str, Target], AudienceRefused] = ExpiringMap(MAX_BACKOFF_ENTRIES,
+                                                                                      clock)
 
     @property
     def config(self) -> Config:
@@ -131,12 +135,16 @@ class Refresher:
             if wait:
                 log.debug("refresh backing off for %ss after a failure", wait)
                 return self._unavailable(start, session, expired, wait, rotated_out)
+            refused = self._refused.get((key, target))
+            if refused is not None:  # the provider said no a moment ago: not asked at every request
+                return Outcome(session, session is not start, refused, tuple(rotated_out))
             grant = functools.partial(self._grant, session, key, target)
             try:
                 sealed = self._coordinator.run_once(key, grant, timeout=2 * self._config.http_timeout + 1,
                                                     keep=self._keep(start, session))
             except AudienceRefused as exc:  # nothing spent: the session goes on without that API
                 log.info("the provider refused a token for %s: the session goes on", exc.audience)
+                self._refused.put((key, target), exc, ttl=REFUSAL_MEMORY)
                 return Outcome(session, session is not start, exc, tuple(rotated_out))
             except Exception as exc:  # whatever the provider's answer caused: a passing failure
                 return self._transient_failure(key, start, session, expired, exc, rotated_out)
@@ -148,10 +156,10 @@ class Refresher:
             if result.get("ended"):
                 return Outcome(None)
             previous = session.refresh_token
-            session = _applied(session, result, int(self._clock()))
+            session = applied(session, result, int(self._clock()))
             if previous is not None and session.refresh_token != previous:
                 rotated_out.append(previous)
-            if _target_of(result) == target:
+            if target_of(result) == target:
                 refused = None if "access_token" in result else wrong_audience(target)
                 return Outcome(session, changed=True, error=refused, rotated_out=tuple(rotated_out))
             log.debug("another API's grant spent this refresh token first: going on with its successor")
@@ -276,24 +284,3 @@ def _key(refresh_token: str | None, target: Target | None = None) -> str:
     if target is not None:  # JSON: the API's default scope (null) is not the scope named "None"
         material = json.dumps([material, target.audience, target.scope])
     return hashlib.sha256(material.encode()).hexdigest()
-
-
-def _target_of(result: dict[str, Any]) -> Target:
-    """Whom a sealed result is for (a result without ``for``: the login's API, as before MRRT)."""
-    audience, scope = result.get("for") or (None, None)
-    return Target(audience, scope)
-
-
-def _applied(session: Session, result: dict[str, Any], now: int) -> Session:
-    target = _target_of(result)
-    if "access_token" not in result:  # a token for the wrong API (refused): the rotation only
-        return session.with_tokens(access_token=session.access_token, expires_at=session.expires_at,
-                                   refresh_token=result["refresh_token"], id_token=result["id_token"],
-                                   now=now)
-    if target.audience is None:
-        return session.with_tokens(access_token=result["access_token"], expires_at=result["expires_at"],
-                                   refresh_token=result["refresh_token"], id_token=result["id_token"],
-                                   now=now)
-    api = ApiToken(target.audience, target.scope, result["access_token"], result["expires_at"])
-    return session.with_api(api, refresh_token=result["refresh_token"], id_token=result["id_token"], now=now)
-

@@ -16,6 +16,7 @@ import webtest
 from auth0_wsgi import Auth0Middleware, get_access_token
 from auth0_wsgi.cookies import CookieOptions
 from auth0_wsgi.errors import SessionTooLarge
+from auth0_wsgi.refresh import REFUSAL_MEMORY
 from auth0_wsgi.sealing import Sealer
 from auth0_wsgi.session import ApiToken, Lifetime, Session
 from auth0_wsgi.stores.cookie import CookieStore
@@ -174,7 +175,8 @@ def test_not_behind_the_filter_says_so():
 ])
 def test_a_provider_refusal_raises_audience_refused_and_the_session_lives_on(mrrt, fake, provider, code,
                                                                            caplog):
-    app = mrrt()
+    clock = Clock()
+    app = mrrt(clock)
     primary = ask(app)["primary"]
     refresh_token = next(iter(fake.refresh_tokens))
     for name, value in provider.items():
@@ -184,7 +186,11 @@ def test_a_provider_refusal_raises_audience_refused_and_the_session_lives_on(mrr
     assert code in answer["message"]
     assert answer["primary"] == primary
     assert fake.refresh_tokens == {refresh_token: "auth0|alice"}  # not spent: kept
+    asked = fake.counts["grant:refresh_token"]
+    assert ask(app, BILLING, status=403)["error"] == "audience_refused"  # remembered: not asked again
+    assert fake.counts["grant:refresh_token"] == asked
     fake.token_mode, fake.mrrt_audiences = "ok", {BILLING}
+    clock.advance(REFUSAL_MEMORY + 1)  # a policy fixed in the provider is seen a minute later
     assert ask(app)["primary"] == primary  # the session lives on
     assert claims_of(ask(app, BILLING)["token"])["aud"] == BILLING  # with the same refresh token
     assert fake.last_token_request["refresh_token"] == refresh_token
