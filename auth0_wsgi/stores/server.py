@@ -75,6 +75,8 @@ class ServerSideStore:
         self._options = options
         self._clock = clock
         self._decoded: BoundedCache[bytes, tuple[str, Session]] = BoundedCache(DECODED_CACHE_SIZE)
+        # cookie value -> (session id, record key), once its signature held
+        self._verified: BoundedCache[str, tuple[str, str]] = BoundedCache(DECODED_CACHE_SIZE)
         # session_cache_seconds: records this process read recently, reused without asking the backend
         self._cache_seconds = cache_seconds
         self._recent: ExpiringMap[str, tuple[str, int, Session]] = ExpiringMap(
@@ -82,14 +84,14 @@ class ServerSideStore:
 
     # -- the SessionStore protocol -------------------------------------------------------------
     def load(self, environ: WSGIEnvironment) -> Session | None:
-        session_id = self._cookie_id(environ)
-        if session_id is None:
+        verified = self._cookie_id(environ)
+        if verified is None:
             return None
+        session_id, key = verified
         recent = self._recent.get(session_id) if self._cache_seconds else None
         if recent is not None:
             key, version, session = recent
         else:
-            key = self.record_key(session_id)
             found = self._read(key)
             if found is None:
                 return None
@@ -135,11 +137,11 @@ class ServerSideStore:
         return []
 
     def clear(self, environ: WSGIEnvironment) -> Headers:
-        session_id = self._cookie_id(environ)
-        if session_id is not None:
-            self._recent.pop(session_id)
+        verified = self._cookie_id(environ)
+        if verified is not None:
+            self._recent.pop(verified[0])
             try:
-                self.backend.delete(self.record_key(session_id))
+                self.backend.delete(verified[1])
             except StoreUnavailable:
                 log.error("session store down: a session record could not be deleted at logout; "
                           "it ends by itself with its TTL")
@@ -165,8 +167,8 @@ class ServerSideStore:
         """A brand-new id for a new login; the record of the id the browser had is deleted."""
         old = self._cookie_id(environ)
         if old is not None:
-            self._recent.pop(old)
-            self.backend.delete(self.record_key(old))
+            self._recent.pop(old[0])
+            self.backend.delete(old[1])
         session_id = secrets.token_urlsafe(32)  # 256 bits
         key = self.record_key(session_id)
         version = self._write(key, session, None)
@@ -257,15 +259,24 @@ class ServerSideStore:
     def _signature(self, session_id: str, key: bytes) -> str:
         return b64encode(hmac.new(key, session_id.encode(), hashlib.sha256).digest()[:18])
 
-    def _cookie_id(self, environ: WSGIEnvironment) -> str | None:
-        """The id from our cookie, if its signature holds (forged ids never reach the backend)."""
+    def _cookie_id(self, environ: WSGIEnvironment) -> tuple[str, str] | None:
+        """The id from our cookie and its record's key, if its signature holds (forged ids never
+        reach the backend). A value this process verified before is not verified again: the HMAC
+        and the key's hash cost ~11 µs a request in a busy worker (docs/benchmarks.md, "Redis
+        store"), and only the byte-identical value is found; the record still decides whether the
+        session exists, so a logout ends it at once."""
         value = cookies.read_cookies(environ.get("HTTP_COOKIE", ""), self.name).get(self.name)
         if not value or len(value) > MAX_ID_COOKIE or not value.isascii():
             return None
+        known = self._verified.get(value)
+        if known is not None:
+            return known
         session_id, _, signature = value.rpartition(".")
         for key in self._id_keys:  # all secrets verify: rotation keeps sessions
             if hmac.compare_digest(signature, self._signature(session_id, key)):
-                return session_id
+                known = (session_id, self.record_key(session_id))
+                self._verified.put(value, known)
+                return known
         return None
 
     def is_claimed(self, name: str) -> bool:
