@@ -166,3 +166,22 @@ def test_a_redis_outage_during_a_cookie_session_logout_is_retried(build_app, fak
     post(app, token)
     app.get("/x", headers=JSON, status=401)
     assert post(app, token, status=400).json["error"] == "invalid_request"
+
+
+def test_a_discarded_apps_revocation_poller_stops(redis_url, monkeypatch):
+    """The poller holds its list weakly: an app thrown away (a test's, a reloaded one) stops polling
+    instead of polling for ever, and logging each failure once its Redis is gone."""
+    import gc
+
+    from auth0_wsgi.stores import redis as redis_store
+
+    monkeypatch.setattr(redis_store, "POLL_INTERVAL", 0.05)
+    revocations = redis_store.RedisRevocations(redis_store.connect(redis_url, 2.0), ("s" * 40,), 3600,
+                                               namespace="auth0wsgi:poller-test:")
+    revocations._start_polling()
+    poller = revocations._poller
+    assert poller is not None and poller.is_alive()
+    del revocations
+    gc.collect()
+    poller.join(2)
+    assert not poller.is_alive()

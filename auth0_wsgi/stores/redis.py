@@ -11,6 +11,7 @@ import functools
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
@@ -36,11 +37,7 @@ STARTUP_PING_TIMEOUT = 1.0  # seconds the start-up check waits: a start is not h
 # script, so that a Redis Cluster runs it wherever the key's slot lives.
 _WRITE = """
 local current = redis.call('HGET', KEYS[1], 'v')
-if ARGV[1] == '' then
-  if current then return 0 end
-elseif current ~= ARGV[1] then
-  return 0
-end
+if (ARGV[1] == '' and current) or (ARGV[1] ~= '' and current ~= ARGV[1]) then return 0 end
 local version = tonumber(ARGV[1] ~= '' and ARGV[1] or '0') + 1
 redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -281,18 +278,21 @@ class RedisRevocations(MemoryRevocations):
             return
         with self._started_lock:
             if self._poller is None or not self._poller.is_alive():
-                self._poller = threading.Thread(target=self._poll_forever, daemon=True,
-                                                name="auth0-wsgi-revocations")
+                self._poller = threading.Thread(target=_poll_while_used, args=(weakref.ref(self),),
+                                                daemon=True, name="auth0-wsgi-revocations")
                 self._poller.start()
-
-    def _poll_forever(self) -> None:
-        while True:
-            try:
-                self.poll()
-            except Exception as exc:  # a Redis outage must not stop the poller
-                log.warning("revocation poll failed: %s", type(exc).__name__)
-            time.sleep(POLL_INTERVAL)
 
     def is_claimed(self, name: str) -> bool:
         """Whether :meth:`claim_once` took ``name`` and it has not expired (claims nothing)."""
         return bool(self._call(lambda: self._redis.exists(f"{self._namespace}once:{name}")))
+
+
+def _poll_while_used(revocations: weakref.ref[RedisRevocations]) -> None:
+    """Polls for as long as the list is in use: an app discarded (a test's, a reloaded one) stops it."""
+    while (current := revocations()) is not None:
+        try:
+            current.poll()
+        except Exception as exc:  # a Redis outage must not stop the poller
+            log.warning("revocation poll failed: %s", type(exc).__name__)
+        del current  # no strong reference while asleep
+        time.sleep(POLL_INTERVAL)
