@@ -238,3 +238,29 @@ def test_a_logout_reaches_every_gunicorn_worker_within_a_second(fake, redis_url,
         elapsed = within(DEADLINE, every_worker_refuses)
         assert elapsed is not None, f"after 1 s only workers {refused} refused the logged-out cookie"
         print(f"logout to the last worker's refusal: {elapsed * 1000:.1f} ms")
+
+
+def _subscribed(app: Any) -> None:
+    records = tracked_records(app)
+    assert within(10, lambda: records.live) is not None, "the listeners never subscribed"
+
+
+@pytest.mark.parametrize("kind", REDIS_PARAMS)
+def test_a_discarded_apps_listener_threads_end(build_app, request, kind):
+    """The threads hold the cache weakly and let go of it while they wait: an app thrown away (a
+    test's, a reloaded one) ends its supervisor and listeners instead of keeping them, reconnecting
+    for ever once its Redis is gone (a thousand of them slowed the suite to twice its time)."""
+    import gc
+    import threading
+
+    before = set(threading.enumerate())
+    app = build_app(session_store=request.getfixturevalue(REDIS_FIXTURES[kind]))
+    _subscribed(app)
+    ours = [t for t in threading.enumerate()
+            if t not in before and t.name.startswith("auth0-wsgi-invalidations")]
+    assert ours
+    del app
+    gc.collect()
+    for thread in ours:
+        thread.join(5)
+    assert not [t.name for t in ours if t.is_alive()]

@@ -175,19 +175,19 @@ class _Node:
     def _pump(self, connection: Any) -> None:
         """Reads invalidations until the connection fails (raises) or the listener ends (returns)."""
         pinged_at: float | None = None
-        while True:
-            records = self._alive()
-            if records is None:
-                return
+        while self._alive() is not None:  # no reference held while waiting: a discarded app ends it
             if connection.can_read(timeout=IDLE_SECONDS):
+                records = self._alive()
+                if records is None:
+                    return
                 if records.heard(connection.read_response()):
                     pinged_at = None
+                del records
             elif pinged_at is None:
                 connection.send_command("PING")
                 pinged_at = time.monotonic()
             elif time.monotonic() - pinged_at > IDLE_SECONDS:
                 raise redis.ConnectionError("no answer to a PING")
-            del records
 
 
 def _supervise(ref: weakref.ref[TrackedRecords], pid: int) -> None:
@@ -196,8 +196,12 @@ def _supervise(ref: weakref.ref[TrackedRecords], pid: int) -> None:
     refreshed_at = 0.0
     try:
         while (records := ref()) is not None and records._pid == pid:
-            records.wake.wait(IDLE_SECONDS)
-            records.wake.clear()  # before looking: a wake-up from now on is seen at the next turn
+            wake = records.wake
+            del records  # none held while waiting: a discarded app's cache (and its threads) can end
+            wake.wait(IDLE_SECONDS)
+            if (records := ref()) is None:
+                break
+            wake.clear()  # before looking: a wake-up from now on is seen at the next turn
             generation = records.generation
             cluster = isinstance(records.client, LazyCluster)
             try:
