@@ -23,7 +23,7 @@ from auth0_wsgi.stores.cookie import CookieStore
 from tests.support.clocks import Clock
 from tests.support.fake_provider import AUDIENCE
 from tests.support.flows import addressed_as, log_in, settings_for
-from tests.support.mrrt import BILLING, REPORTS, api_app, claims_of
+from tests.support.mrrt import BILLING, REPORTS, api_app, claims_of, hold, session_cookies
 
 
 @pytest.fixture
@@ -352,17 +352,6 @@ def test_a_scope_without_any_audience_is_refused(fake):
     assert fake.counts["grant:refresh_token"] == 0
 
 
-def _session_cookies(app: webtest.TestApp) -> dict[str, str]:
-    return {c.name: c.value for c in app.cookiejar if c.name.startswith("auth0_session")}
-
-
-def _hold(app: webtest.TestApp, cookies: dict[str, str]) -> None:
-    """The browser now holds exactly these session cookies (chunks included)."""
-    for name in list(_session_cookies(app)):
-        domain = next(c.domain for c in app.cookiejar if c.name == name)
-        app.cookiejar.clear(domain=domain, path="/", name=name)
-    for name, value in cookies.items():
-        app.set_cookie(name, value)
 
 
 def test_a_browser_that_keeps_the_older_of_two_racing_cookies_keeps_its_session(mrrt, fake):
@@ -373,12 +362,12 @@ def test_a_browser_that_keeps_the_older_of_two_racing_cookies_keeps_its_session(
     lives, must not spend that rotated-out refresh token (Auth0 would revoke the family)."""
     clock = Clock()
     app = mrrt(clock)
-    both_start_with = _session_cookies(app)
+    both_start_with = session_cookies(app)
     ask(app, BILLING)  # the first request: spends the login's refresh token
-    first_leaves_with = _session_cookies(app)
-    _hold(app, both_start_with)
+    first_leaves_with = session_cookies(app)
+    hold(app, both_start_with)
     ask(app, REPORTS)  # the second: takes the first's result, then spends the refresh token it brought
-    _hold(app, first_leaves_with)  # the browser kept the first response's cookie
+    hold(app, first_leaves_with)  # the browser kept the first response's cookie
     clock.advance(1800)  # within the session's rolling lifetime, far past a result's usual 120 s
     reports = ask(app, REPORTS)
     assert claims_of(reports["token"])["aud"] == REPORTS

@@ -24,7 +24,7 @@ from auth0_wsgi.stores.memory import MemoryBackend
 from auth0_wsgi.stores.server import ServerSideStore
 from tests.support.clocks import Clock
 from tests.support.flows import addressed_as, log_in, settings_for
-from tests.support.mrrt import BILLING, REPORTS, api_app, claims_of
+from tests.support.mrrt import BILLING, REPORTS, api_app, claims_of, hold, session_cookies
 from tests.support.servers import serve
 
 
@@ -75,28 +75,16 @@ def test_api_session_never_sends_a_token_to_the_host_a_redirect_leads_to(fake, r
 
 
 # -- how long a chained grant's result answers an older cookie -----------------------------------------
-def _session_cookies(app: webtest.TestApp) -> dict[str, str]:
-    return {c.name: c.value for c in app.cookiejar if c.name.startswith("auth0_session")}
-
-
-def _hold(app: webtest.TestApp, cookies: dict[str, str]) -> None:
-    """The browser now holds exactly these session cookies (chunks included)."""
-    for name in list(_session_cookies(app)):
-        domain = next(c.domain for c in app.cookiejar if c.name == name)
-        app.cookiejar.clear(domain=domain, path="/", name=name)
-    for name, value in cookies.items():
-        app.set_cookie(name, value)
-
 
 def _racing_pair(app: webtest.TestApp) -> None:
     """Two requests of one cookie ask BILLING and REPORTS at once; the browser keeps the first's
     answer, whose refresh token the second (chained) grant spent."""
-    both_start_with = _session_cookies(app)
+    both_start_with = session_cookies(app)
     app.get("/", {"audience": BILLING})
-    first_leaves_with = _session_cookies(app)
-    _hold(app, both_start_with)
+    first_leaves_with = session_cookies(app)
+    hold(app, both_start_with)
     app.get("/", {"audience": REPORTS})
-    _hold(app, first_leaves_with)
+    hold(app, first_leaves_with)
 
 
 def _browser(fake: Any, clock: Clock, **overrides: Any) -> webtest.TestApp:

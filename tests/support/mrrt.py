@@ -8,6 +8,8 @@ import os
 from typing import Any
 from urllib.parse import parse_qs
 
+import webtest
+
 from auth0_wsgi import get_access_token
 from auth0_wsgi.errors import AudienceRefused, ProviderUnavailable
 
@@ -42,3 +44,17 @@ def claims_of(token: str) -> dict[str, Any]:
 def app(global_conf: dict[str, Any], **settings: str) -> Any:
     """A ``paste.app_factory`` for :func:`api_app` (``use = call:tests.support.mrrt:app``)."""
     return api_app
+
+
+def session_cookies(app: webtest.TestApp) -> dict[str, str]:
+    """The session cookies (chunks included) a webtest browser holds."""
+    return {c.name: c.value for c in app.cookiejar if c.name.startswith("auth0_session")}
+
+
+def hold(app: webtest.TestApp, cookies: dict[str, str]) -> None:
+    """The browser now holds exactly these session cookies: as when it kept one of two responses."""
+    for name in list(session_cookies(app)):
+        domain = next(c.domain for c in app.cookiejar if c.name == name)
+        app.cookiejar.clear(domain=domain, path="/", name=name)
+    for name, value in cookies.items():
+        app.set_cookie(name, value)
