@@ -8,7 +8,7 @@ Any other audience is refused here, before the provider is asked.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .config import Config
@@ -100,3 +100,12 @@ def applied(session: Session, result: dict[str, Any], now: int) -> Session:
                                    now=now)
     api = ApiToken(target.audience, target.scope, result["access_token"], result["expires_at"])
     return session.with_api(api, refresh_token=result["refresh_token"], id_token=result["id_token"], now=now)
+
+
+def without_removed_apis(session: Session, config: Config) -> Session:
+    """The session without the tokens of APIs no longer configured (never served: their audience is
+    refused first; dropped at the next save so that they stop riding in the cookie)."""
+    allowed = {config.audience, *config.additional_audiences}
+    if all(api.audience in allowed for api in session.apis):
+        return session
+    return replace(session, apis=tuple(api for api in session.apis if api.audience in allowed))

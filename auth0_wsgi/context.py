@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import environ as keys
 from . import hooks
-from .audiences import LOGIN_API, Target, target_for
+from .audiences import LOGIN_API, Target, target_for, without_removed_apis
 from .logs import get_logger
 from .refresh import Refresher
 from .session import Headers, Lifetime, Session, SessionStore
@@ -67,7 +67,7 @@ class RequestContext:
         now = int(services.clock())
         session = outcome.session
         if outcome.changed or services.lifetime.wants_touch(session, now):
-            session = self.session = session.touched(now)
+            session = self.session = without_removed_apis(session.touched(now), services.refresher.config)
             self._add_cookies(services.store.save(environ, session, outcome.rotated_out))
         # told after the save: whatever the hook does, the new tokens are kept (another API's: not told)
         if outcome.changed and session.access_token != before:

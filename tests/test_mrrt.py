@@ -373,3 +373,26 @@ def test_a_browser_that_keeps_the_older_of_two_racing_cookies_keeps_its_session(
     assert claims_of(reports["token"])["aud"] == REPORTS
     assert fake.refresh_reuses == 0
     assert fake.refresh_grants == [BILLING, REPORTS]  # the second's grant, found again: no third
+
+
+@pytest.mark.parametrize("store", ["cookie", "redis"])  # shared by two app instances, as after a restart
+def test_an_api_removed_from_the_configuration_leaves_the_session_at_its_next_save(fake, store, request):
+    """Its token is never served again (the audience is refused first); the next save drops it so
+    that it stops riding in the cookie."""
+    session_store = request.getfixturevalue("redis_url") if store == "redis" else store
+    fake.mrrt_audiences = {BILLING, REPORTS}
+    clock = Clock()
+    settings = settings_for(fake, session_store=session_store, additional_audiences=f"{BILLING} {REPORTS}")
+    before = Auth0Middleware(api_app, clock=clock, **settings)
+    app = webtest.TestApp(before, extra_environ=addressed_as())
+    log_in(app)
+    ask(app, BILLING)
+    ask(app, REPORTS)
+    # the app restarts without REPORTS, with the same secret (and the same store)
+    app.app = after = Auth0Middleware(api_app, clock=clock, **{**settings, "additional_audiences": BILLING})
+    assert ask(app, REPORTS, status=403)["error"] == "audience_not_allowed"
+    clock.advance(400)  # past the touch interval: the next request saves the session
+    ask(app)
+    cookie = "; ".join(f"{name}={value}" for name, value in session_cookies(app).items())
+    stored = after.store.load({"HTTP_COOKIE": cookie, **addressed_as()})
+    assert [api.audience for api in stored.apis] == [BILLING]
