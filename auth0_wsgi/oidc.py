@@ -94,7 +94,8 @@ class OIDCClient:
         """A refresh_token grant for the login's API (no scope: a refresh never widens what was
         granted), or with ``audience`` (and ``scope``) for another API of the same login: Auth0's
         Multi-Resource Refresh Token. A provider that refuses that API (any OAuth error but
-        ``invalid_client``) raises :class:`AudienceRefused`: it spent no refresh token."""
+        ``invalid_client``, and ``invalid_grant``, which says the refresh token itself is dead)
+        raises :class:`AudienceRefused`: it spent no refresh token."""
         if audience is None:
             return self._token_request(grant_type="refresh_token", refresh_token=refresh_token)
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "audience": audience}
@@ -105,6 +106,8 @@ class OIDCClient:
         try:
             return token_response(response.status_code, body, "refresh_token")
         except (GrantRejected, ProviderError) as exc:
+            if isinstance(exc, GrantRejected) and exc.error == "invalid_grant":
+                raise  # the refresh token itself is dead (revoked, expired, reused): as for the login's
             # A 4xx with an OAuth error (Auth0: 403 access_denied): not a 4xx page (ProviderUnavailable)
             status = response.status_code
             if not (isinstance(exc, GrantRejected) or (400 <= status < 500 and exc.code != "invalid_client"

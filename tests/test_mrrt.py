@@ -170,7 +170,6 @@ def test_not_behind_the_filter_says_so():
 @pytest.mark.parametrize(("provider", "code"), [
     pytest.param({"mrrt_audiences": set()}, "HTTP 403", id="403-access_denied"),
     pytest.param({"token_mode": "error:invalid_scope"}, "invalid_scope", id="invalid_scope"),
-    pytest.param({"token_mode": "error:invalid_grant"}, "invalid_grant", id="invalid_grant"),
     pytest.param({"token_mode": "error:unauthorized_client"}, "unauthorized_client", id="unauthorized"),
 ])
 def test_a_provider_refusal_raises_audience_refused_and_the_session_lives_on(mrrt, fake, provider, code,
@@ -396,3 +395,15 @@ def test_an_api_removed_from_the_configuration_leaves_the_session_at_its_next_sa
     cookie = "; ".join(f"{name}={value}" for name, value in session_cookies(app).items())
     stored = after.store.load({"HTTP_COOKIE": cookie, **addressed_as()})
     assert [api.audience for api in stored.apis] == [BILLING]
+
+
+def test_a_dead_refresh_token_ends_the_session_whichever_api_asked(mrrt, fake):
+    """``invalid_grant`` is about the refresh token, not the API (Auth0 answers an API outside its
+    policies with another refusal, or silently with the login's API): revoked, expired or reused,
+    it can refresh nothing, so the session ends as it does for the login's own refresh."""
+    app = mrrt()
+    ask(app)
+    fake.token_mode = "error:invalid_grant"
+    answer = ask(app, BILLING)
+    assert answer["token"] is None and answer["primary"] is None  # the session has ended
+    assert not session_cookies(app)
