@@ -65,9 +65,9 @@ def browser_url(authorization_endpoint: str, client_id: str, request_uri: str) -
 
 def request_uri(status: int, body: bytes) -> str:
     """The ``request_uri`` of a PAR answer (RFC 9126 §2.2: 201, sometimes 200), or an error
-    classified as at the token endpoint: a 5xx or a non-OAuth 4xx is :class:`ProviderUnavailable`
+    classified as at the token endpoint: a 5xx, a 429 or a non-OAuth 4xx is :class:`ProviderUnavailable`
     (503), an OAuth error or an unusable answer :class:`ProviderError` (502)."""
-    if status >= 500:
+    if status >= 500 or status == 429:  # 429: rate limited (Auth0's too_many_requests), a passing state
         raise ProviderUnavailable(f"{WHAT} answered HTTP {status}")
     try:
         answer = discovery.json_object(body, WHAT)

@@ -42,6 +42,7 @@ def _answer(body: object) -> tuple[int, bytes]:
     pytest.param((400, b'{"error": "<script>"}'), 502, id="unusable-error-code"),
     pytest.param((500, b"Internal Server Error"), 503, id="5xx"),
     pytest.param((429, b"<html>slow down</html>"), 503, id="gateway-4xx-page"),
+    pytest.param((429, b'{"error": "too_many_requests"}'), 503, id="rate-limited"),
     pytest.param((201, b"<html>maintenance</html>"), 502, id="html"),
     pytest.param((201, b"[]"), 502, id="not-an-object"),
     pytest.param((201, b'{"request_uri": "urn:x", "expires_in": NaN}'), 502, id="nan"),
