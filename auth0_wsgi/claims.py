@@ -4,7 +4,7 @@
 A session keeps either the raw ID token (and derives ``auth0.user`` from it) or claims of its own,
 when any of these changed them: then the ID token is dropped, so that the cookie holds the user
 once. Claims of its own stay as the login left them: a refresh's new ID token is checked (same
-``sub`` and ``iss``) but neither merged nor kept.
+``sub``, ``iss`` and ``org_id``) but neither merged nor kept.
 """
 
 from __future__ import annotations
