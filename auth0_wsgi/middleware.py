@@ -31,7 +31,7 @@ from .paths import path_is_under
 from .proxy import ProxyHeaders
 from .refresh import Refresher
 from .sealing import Sealer
-from .session import Headers, Lifetime, SessionStore
+from .session import Headers, Lifetime, Session, SessionStore
 from .transaction import Transactions
 
 if TYPE_CHECKING:
@@ -104,10 +104,13 @@ class Auth0Middleware:
         except DependencyUnavailable as error:  # the session store (Redis) is down
             return self.collaborators.pages.error(environ, error)(environ, start_response)
         if session is None:
-            if self._open_to_anonymous(path) and not handlers.tries_silent_login(environ, self.collaborators):
-                return self._anonymous(environ, start_response)
-            log.debug("no session: challenging")
-            return self._challenge(environ)(environ, start_response)
+            if not self._open_to_anonymous(path):
+                log.debug("no session: challenging")
+                return self._challenge(environ)(environ, start_response)
+            if handlers.tries_silent_login(environ, self.collaborators):
+                return handlers.silent_login(environ, self.collaborators, self._anonymous)(environ,
+                                                                                            start_response)
+            return self._anonymous(environ, start_response)
         context = RequestContext(self.session_services, environ, session)
         try:
             context.refresh(environ)
@@ -132,45 +135,39 @@ class Auth0Middleware:
 
     def _call_app(self, environ: WSGIEnvironment, path: str, context: RequestContext,
                   start_response: StartResponse) -> Iterable[bytes]:
-        """The app, for a session that meets the ``step_up`` rule of ``path`` (else the step-up). A
-        :class:`StepUpRequired` raised before the app starts its response is a step-up too; raised
-        later (mid-body, from a generator) it propagates: no redirect can follow a started response."""
+        """The app, for a session that meets the ``step_up`` rule of ``path`` (else the step-up)."""
         rule = logins.rule_for_path(path, self.config) if self.config.step_up else None
         if rule is not None and logins.falls_short(context.session, rule, self.config, self.clock):
             return logins.step_up(environ, self.collaborators, rule)(environ, start_response)
-        try:
-            return self.app(environ, start_response)
-        except StepUpRequired as exc:
-            if context.response_started:
-                raise
-            response = logins.asked_by_app(environ, self.collaborators, context.session, exc)
-            return response(environ, start_response)
+        return self._serve(environ, start_response, context.session, lambda: context.response_started)
 
     def _anonymous(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        """The app for a request without a session. A :class:`StepUpRequired` it raises before its
-        response starts is answered as for a session that falls short (a login asking for it)."""
+        """The app for a request without a session (no context notes when its response starts)."""
         started = False
 
         def tracking(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             nonlocal started
             started = True
             return start_response(status, headers, exc_info)
+        return self._serve(environ, tracking, None, lambda: started)
+
+    def _serve(self, environ: WSGIEnvironment, start_response: StartResponse, session: Session | None,
+               started: Callable[[], bool]) -> Iterable[bytes]:
+        """The app. A :class:`StepUpRequired` it raises before its response starts is answered as for
+        a session that falls short (a login asking for it); raised later (mid-body, from a
+        generator) it propagates: no redirect can follow a started response."""
         try:
-            return self.app(environ, tracking)
+            return self.app(environ, start_response)
         except StepUpRequired as exc:
-            if started:
+            if started():
                 raise
-            return logins.asked_by_app(environ, self.collaborators, None, exc)(environ, start_response)
+            return logins.asked_by_app(environ, self.collaborators, session, exc)(environ, start_response)
 
     def _is_public(self, path: str) -> bool:
         return not self.config.require_auth or path_is_under(path, self.config.public_paths)
 
     def _challenge(self, environ: WSGIEnvironment) -> Response:
-        """A request without a session: on a public page, the silent login (once, see
-        ``handlers.tries_silent_login``); elsewhere, a browser goes to login and the rest get a 401."""
-        if self._open_to_anonymous(environ.get("PATH_INFO") or "/") and handlers.tries_silent_login(
-                environ, self.collaborators):
-            return handlers.silent_login(environ, self.collaborators, self._anonymous)
+        """A protected page without a session: a browser goes to login, the rest get a 401."""
         if responses.is_browser_navigation(environ):
             return handlers.challenge(environ, self.collaborators)
         return responses.error_response(
