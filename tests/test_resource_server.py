@@ -33,6 +33,7 @@ from auth0_wsgi.resource_server import (
     requires_scopes,
 )
 from tests.support.fake_provider import AUDIENCE, CLIENT_ID, FakeProvider
+from tests.support.inifiles import api_filter_ini
 from tests.support.servers import free_port
 
 SUB = "auth0|alice"
@@ -384,21 +385,8 @@ def test_challenges_quote_safely():
 
 # -- PasteDeploy ----------------------------------------------------------------------------------
 def test_the_paste_entry_point(tmp_path, fake):
-    ini = tmp_path / "api.ini"
-    ini.write_text(f"""
-[app:echo]
-use = call:tests.support.apps:echo
-
-[filter:auth]
-use = egg:auth0-wsgi#api
-issuer = {fake.issuer}
-audience = {AUDIENCE}
-required_scopes = read:messages
-public_paths = /health
-
-[pipeline:main]
-pipeline = auth echo
-""")
+    ini = api_filter_ini(tmp_path, issuer=fake.issuer, audience=AUDIENCE, required_scopes="read:messages",
+                         public_paths="/health")
     app = webtest.TestApp(loadapp(f"config:{ini}"))
     assert app.get("/health").json["path"] == "/health"
     assert app.get("/messages", status=401).headers["WWW-Authenticate"] == "Bearer"

@@ -40,6 +40,7 @@ from auth0_wsgi.stepup import MAX_MAX_AGE, MFA_POLICY, StepUpRule, challenge, fr
 from tests.support.clocks import Clock
 from tests.support.fake_provider import AUDIENCE, CLIENT_ID, FakeProvider
 from tests.support.gunicorn import gunicorn
+from tests.support.inifiles import api_filter_ini
 from tests.support.real_idp import (
     Client,
     LocalIdP,
@@ -239,22 +240,8 @@ def test_refusals_are_logged_without_the_token(api, fake, caplog):
 
 
 def test_step_up_from_an_ini_file(tmp_path, fake):
-    ini = tmp_path / "api.ini"
-    ini.write_text(f"""
-[app:echo]
-use = call:tests.support.apps:echo
-
-[filter:auth]
-use = egg:auth0-wsgi#api
-issuer = {fake.issuer}
-audience = {AUDIENCE}
-step_up =
-    /admin acr_values={MFA_POLICY}
-    /billing max_age=300
-
-[pipeline:main]
-pipeline = auth echo
-""")
+    ini = api_filter_ini(tmp_path, issuer=fake.issuer, audience=AUDIENCE,
+                         step_up=f"\n/admin acr_values={MFA_POLICY}\n/billing max_age=300")
     app = webtest.TestApp(loadapp(f"config:{ini}"))
     assert_step_up(app.get("/admin", headers=bearer(token(fake)), status=401), MFA_CHALLENGE)
     app.get("/admin", headers=bearer(token(fake, amr=["mfa"])), status=200)

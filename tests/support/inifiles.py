@@ -1,4 +1,4 @@
-"""Ini files as a deployment writes them, for the tests of ``auth0-wsgi check``."""
+"""Ini files as a deployment writes them: the login filter's (``auth0-wsgi check``), the API filter's."""
 
 from __future__ import annotations
 
@@ -19,5 +19,19 @@ def login_filter_ini(directory: Path, raw: dict[str, str] | None = None, **optio
         "[app:echo]", "use = call:tests.support.apps:echo", "",
     ])
     path = directory / "production.ini"
+    path.write_text(text)
+    return str(path)
+
+
+def api_filter_ini(directory: Path, **options: str) -> str:
+    """``api.ini`` in ``directory``: the resource-server filter with ``options`` (a value of several
+    lines is written as an indented continuation) before the echo app; returns its path."""
+    lines = [f"{name} = {value}".replace("\n", "\n    ") for name, value in options.items()]
+    text = "\n".join([
+        "[app:echo]", "use = call:tests.support.apps:echo", "",
+        "[filter:auth]", "use = egg:auth0-wsgi#api", *lines, "",
+        "[pipeline:main]", "pipeline = auth echo", "",
+    ])
+    path = directory / "api.ini"
     path.write_text(text)
     return str(path)
