@@ -461,6 +461,47 @@ def test_startup_failure_reports_stderr() -> None:
     assert "redirect_uris" in str(error.value)
 
 
+HANGS_ONCE = """#!{python}
+# A stand-in for node: the first start spins in JavaScript and never gets ready, later ones are
+# the real node.
+import os, sys
+first = not os.path.exists({mark!r})
+open({mark!r}, "a").close()
+script = ["--eval", "for (;;) {{}}"] if first else sys.argv[1:]
+os.execvp("node", ["node", *script])
+"""
+
+
+def test_a_start_that_hangs_is_reported_and_started_again(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_provider()
+    fake_node = tmp_path / "node"
+    fake_node.write_text(HANGS_ONCE.format(python=sys.executable, mark=str(tmp_path / "started")))
+    fake_node.chmod(0o755)
+
+    with LocalIdP([POST_CLIENT], node=str(fake_node)).start(timeout=3) as idp:
+        assert requests.get(idp.url(".well-known/openid-configuration"), timeout=10).ok
+
+    said = capsys.readouterr().err
+    assert "local IdP not ready after 3s (pid " in said and "starting it again" in said
+    assert "state R" in said or "s of CPU" in said  # what the hung process was doing
+
+
+def test_a_start_that_always_hangs_fails_with_what_it_was_doing(tmp_path: Path) -> None:
+    require_provider()
+    fake_node = tmp_path / "node"
+    fake_node.write_text("#!/bin/sh\nexec node --eval 'for (;;) {}'\n")
+    fake_node.chmod(0o755)
+    idp = LocalIdP([POST_CLIENT], node=str(fake_node))
+
+    with pytest.raises(RuntimeError, match=r"not ready after 1s \(pid \d+: state R, [\d.]+ s of CPU"):
+        idp.start(timeout=1, attempts=2)
+    assert idp._process is None  # stopped, not left spinning
+
+
+def test_the_diagnosis_of_a_process_that_is_gone_says_so() -> None:
+    assert local_idp.process_diagnosis(2**22 + 12345) == f"pid {2**22 + 12345}: no /proc details"
+
 # ------------------------------------------- multi-resource refresh tokens
 
 

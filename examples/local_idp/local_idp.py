@@ -140,8 +140,28 @@ class LocalIdP:
             "clients": [client.metadata() for client in self.clients],
         }
 
-    def start(self, timeout: float = 30.0) -> LocalIdP:
+    def start(self, timeout: float = 30.0, attempts: int = 2) -> LocalIdP:
+        """Start node and wait for its READY line; one that hangs is started again.
+
+        A provider that neither prints READY nor exits within ``timeout`` seconds is stopped and
+        started once more (``attempts`` in all), after a line on stderr saying what its process
+        was doing (state, CPU time, kernel wait channel): a start that hangs has been seen once
+        in CI, and this line is how the next one gets explained.
+        """
         ensure_installed(self.node)
+        for attempt in range(1, attempts + 1):
+            try:
+                self.issuer = self._start_once(timeout)
+                break
+            except _NotReady as hung:
+                message = f"local IdP not ready after {timeout}s ({hung.diagnosis})"
+                if attempt == attempts:
+                    raise RuntimeError(f"{message}:\n{hung.stderr}") from None
+                print(f"{message}; starting it again", file=sys.stderr, flush=True)
+        self.port = int(self.issuer.rstrip("/").rsplit(":", 1)[1])
+        return self
+
+    def _start_once(self, timeout: float) -> str:
         # Files, not pipes: nobody reads a pipe once the provider is up, and a
         # full pipe would block it. They stay open until stop().
         self._stdout = self._files.enter_context(tempfile.TemporaryFile())  # noqa: SIM115
@@ -158,12 +178,10 @@ class LocalIdP:
             stderr=self._stderr,
         )
         try:
-            self.issuer = self._wait_until_ready(timeout)
+            return self._wait_until_ready(timeout)
         except BaseException:
             self.stop()
             raise
-        self.port = int(self.issuer.rstrip("/").rsplit(":", 1)[1])
-        return self
 
     def _wait_until_ready(self, timeout: float) -> str:
         assert self._process is not None and self._stdout is not None
@@ -178,7 +196,7 @@ class LocalIdP:
                     f"{self._stderr_text()}"
                 )
             time.sleep(0.05)
-        raise RuntimeError(f"local IdP not ready after {timeout}s:\n{self._stderr_text()}")
+        raise _NotReady(process_diagnosis(self._process.pid), self._stderr_text())
 
     def _stderr_text(self) -> str:
         return _read_all(self._stderr) if self._stderr else "(stderr not captured)"
@@ -216,7 +234,8 @@ class LocalIdP:
         requests.post(self.url("__stats/reset"), timeout=10).raise_for_status()
 
     def __enter__(self) -> LocalIdP:
-        return self.start()
+        """Starts it, unless ``start()`` (with its own timeout) already did."""
+        return self if self._process is not None else self.start()
 
     def __exit__(
         self,
@@ -225,6 +244,34 @@ class LocalIdP:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class _NotReady(Exception):
+    """The provider neither printed READY nor exited in time."""
+
+    def __init__(self, diagnosis: str, stderr: str) -> None:
+        super().__init__(diagnosis)
+        self.diagnosis, self.stderr = diagnosis, stderr
+
+
+def process_diagnosis(pid: int) -> str:
+    """What a process is doing, from /proc: its state, CPU seconds and kernel wait channel.
+
+    Running with its CPU time growing is busy work; sleeping in ``ep_poll`` is an event loop
+    waiting for something that never comes; another wait channel is a blocking system call.
+    """
+    proc = Path("/proc") / str(pid)
+    try:
+        # Fields after the command name, which may hold spaces: state is the 1st, utime and
+        # stime the 12th and 13th (man 5 proc), in clock ticks.
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        threads = len(list((proc / "task").iterdir()))
+        wchan = (proc / "wchan").read_text().strip()
+    except (OSError, IndexError, ValueError):
+        return f"pid {pid}: no /proc details"
+    waiting = f", waiting in {wchan}" if wchan not in ("", "0") else ""  # "0": on a CPU
+    return f"pid {pid}: state {fields[0]}, {cpu:.2f} s of CPU, {threads} threads{waiting}"
 
 
 def _read_all(stream: IO[bytes]) -> str:
@@ -400,14 +447,17 @@ def main(argv: list[str] | None = None) -> int:
     # Python's default SIGTERM handling skips `finally`, which would orphan node.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        with idp:
-            print(f"Local IdP ready: issuer {idp.issuer} (log in as anyone). Ctrl-C to stop.", flush=True)
-            return idp.wait()
+        # 25 s per attempt, two attempts: the demo waits 60 s for the provider's address.
+        idp.start(timeout=25.0)
+        print(f"Local IdP ready: issuer {idp.issuer} (log in as anyone). Ctrl-C to stop.", flush=True)
+        return idp.wait()
     except KeyboardInterrupt:
         return 0
     except RuntimeError as error:
         print(error, file=sys.stderr)
         return 1
+    finally:
+        idp.stop()
 
 
 if __name__ == "__main__":
