@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 from webob import Request, Response
 
-from . import responses
+from . import hooks, responses
 from .errors import RequestError, TokenError
 from .logs import get_logger
 from .tokens import MAX_LOGOUT_TOKEN_AGE
@@ -44,7 +44,12 @@ def backchannel_logout(request: Request, c: Collaborators) -> Response:
     if c.logouts.is_claimed(jti):
         raise RequestError("This logout token was already used.", code="invalid_request")
     ended = c.logouts.revoke(sid=claims.get("sid"), sub=claims.get("sub"), at=int(c.clock()))
-    if not c.logouts.claim_once(jti, ttl=2 * MAX_LOGOUT_TOKEN_AGE):
+    if c.logouts.claim_once(jti, ttl=2 * MAX_LOGOUT_TOKEN_AGE):
+        # Told once per token: the ids are all a logout token names (the sessions may be
+        # anywhere, in cookies this route never sees).
+        named = {name: claims[name] for name in ("sub", "sid") if name in claims}
+        hooks.notify(c.config.on_logout, "on_logout", request.environ, named)
+    else:
         log.debug("back-channel logout: a concurrent delivery of the same token claimed it first")
     log.info("back-channel logout: %d server-side session(s) ended", ended)
     response = Response(status=200, content_type="text/plain", charset="utf-8")

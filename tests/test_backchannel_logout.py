@@ -185,3 +185,37 @@ def test_a_discarded_apps_revocation_poller_stops(redis_url, monkeypatch):
     gc.collect()
     poller.join(2)
     assert not poller.is_alive()
+
+
+# -- on_logout: a provider-initiated logout is a logout too ------------------------------------
+def test_on_logout_is_told_of_a_back_channel_logout_once_with_the_token_s_ids(make_app, fake):
+    told: list[tuple[str, dict[str, object]]] = []
+    app = make_app(on_logout=lambda environ, claims: told.append((environ["PATH_INFO"], claims)))
+    log_in(app)
+    token = logout_token(fake)
+    post(app, token)
+    assert told == [("/backchannel-logout", {"sub": "auth0|alice", "sid": "sid-1"})]
+    post(app, token, status=400)  # the same token again: refused, and the hook is not told twice
+    post(app, logout_token(fake, sub="auth0|bob", sid=None))  # no session here: told all the same
+    assert told[1:] == [("/backchannel-logout", {"sub": "auth0|bob"})]
+
+
+def test_an_on_logout_that_raises_still_ends_the_sessions_and_answers_200(make_app, fake, caplog):
+    def broken(environ, claims):
+        raise RuntimeError(f"audit down for {claims}")
+    app = make_app(on_logout=broken)
+    log_in(app)
+    post(app, logout_token(fake))
+    app.get("/x", headers=JSON, status=401)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "on_logout hook" in logged and "RuntimeError" in logged and "auth0|alice" not in logged
+
+
+def test_a_refused_logout_token_tells_on_logout_nothing(make_app, fake):
+    told: list[dict[str, object]] = []
+    app = make_app(on_logout=lambda environ, claims: told.append(claims))
+    log_in(app)
+    post(app, logout_token(fake, aud="someone-else"), status=400)
+    post(app, "not.a.jwt", status=400)
+    assert told == []
+    app.get("/x", headers=JSON, status=200)
