@@ -199,7 +199,7 @@ class LocalIdP:
         raise _NotReady(process_diagnosis(self._process.pid), self._stderr_text())
 
     def _stderr_text(self) -> str:
-        return _read_all(self._stderr) if self._stderr else "(stderr not captured)"
+        return _read_all(self._stderr) if self._stderr else "(its log is above, on stderr)"
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers; always reaps the child and closes files."""
