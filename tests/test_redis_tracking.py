@@ -264,3 +264,30 @@ def test_a_discarded_apps_listener_threads_end(build_app, request, kind):
     for thread in ours:
         thread.join(5)
     assert not [t.name for t in ours if t.is_alive()]
+
+
+def test_a_discarded_apps_listener_threads_end_while_its_redis_is_down(build_app):
+    """Waiting between reconnections, a listener must not hold the failed attempt's exception: its
+    traceback holds the cache, and the app would then live (and reconnect) for ever."""
+    import gc
+    import threading
+    import weakref
+
+    before = set(threading.enumerate())
+    server = RedisServer().start()
+    try:
+        app = build_app(session_store=server.url)
+        _subscribed(app)
+    finally:
+        server.stop()
+    records = weakref.ref(tracked_records(app))  # weakly: the app must be free to go
+    assert within(10, lambda: not records().live) is not None, "the lost connection went unnoticed"
+    time.sleep(0.3)  # real time: let the listeners fail to reconnect and start waiting to retry
+    ours = [t for t in threading.enumerate()
+            if t not in before and t.name.startswith("auth0-wsgi-invalidations")]
+    assert ours
+    del app
+    gc.collect()
+    for thread in ours:
+        thread.join(5)
+    assert not [t.name for t in ours if t.is_alive()]

@@ -125,14 +125,19 @@ class _Node:
     def _run(self) -> None:
         failures = 0
         while (records := self._alive()) is not None:
+            connection, retry_in = None, 0.0
             try:
                 connection, self.listener_id = records.subscribe(self._pool, master_only=self._master_only)
             except (RedisError, OSError) as exc:
                 refused = isinstance(exc, redis.ResponseError)
                 self._failed(records, failures, exc, refused)
+                retry_in = REFUSED_SECONDS if refused else \
+                    RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+            if connection is None:
+                # Waits outside the except block: the exception's traceback holds the frames that
+                # hold the cache, and a discarded app would then live (and reconnect) for ever.
                 del records
-                self.stopped.wait(REFUSED_SECONDS if refused else
-                                  RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+                self.stopped.wait(retry_in)
                 failures += 1
                 continue
             if failures:
