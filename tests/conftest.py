@@ -6,7 +6,6 @@ Helpers and constants live in ``tests/support`` (logins in ``flows``, headers in
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,17 +27,6 @@ def _fake_provider_server() -> Iterator[FakeProvider]:
     with serve(provider) as url:
         provider.issuer = url + "/"
         yield provider
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _discarded_apps_end() -> Iterator[None]:
-    """After each module, its apps are collected (they hold reference cycles, which only the cyclic
-    collector frees, and rarely): their Redis listener threads, which hold them weakly, then end at
-    their next wake-up instead of reconnecting, for the rest of the run, to servers the module has
-    stopped (and drawing on the global ``random`` through redis-py's backoff, which Hypothesis
-    notices in whichever test runs then)."""
-    yield
-    gc.collect()
 
 
 @pytest.fixture(autouse=True)
