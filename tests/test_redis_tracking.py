@@ -3,8 +3,11 @@ every change; a logout, refresh or back-channel logout anywhere reaches every pr
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -250,43 +253,34 @@ def test_a_discarded_apps_listener_threads_end(build_app, request, kind):
     """The threads hold the cache weakly and let go of it while they wait: an app thrown away (a
     test's, a reloaded one) ends its supervisor and listeners instead of keeping them, reconnecting
     for ever once its Redis is gone (a thousand of them slowed the suite to twice its time)."""
-    import gc
-    import threading
-
     before = set(threading.enumerate())
-    app = build_app(session_store=request.getfixturevalue(REDIS_FIXTURES[kind]))
-    _subscribed(app)
-    ours = [t for t in threading.enumerate()
-            if t not in before and t.name.startswith("auth0-wsgi-invalidations")]
-    assert ours
-    del app
-    gc.collect()
-    for thread in ours:
-        thread.join(5)
-    assert not [t.name for t in ours if t.is_alive()]
+    apps = [build_app(session_store=request.getfixturevalue(REDIS_FIXTURES[kind]))]  # the only reference
+    _subscribed(apps[0])
+    _assert_its_threads_end_when_discarded(apps, before)
 
 
 def test_a_discarded_apps_listener_threads_end_while_its_redis_is_down(build_app):
     """Waiting between reconnections, a listener must not hold the failed attempt's exception: its
     traceback holds the cache, and the app would then live (and reconnect) for ever."""
-    import gc
-    import threading
-    import weakref
-
     before = set(threading.enumerate())
     server = RedisServer().start()
     try:
-        app = build_app(session_store=server.url)
-        _subscribed(app)
+        apps = [build_app(session_store=server.url)]  # the only reference
+        _subscribed(apps[0])
     finally:
         server.stop()
-    records = weakref.ref(tracked_records(app))  # weakly: the app must be free to go
+    records = weakref.ref(tracked_records(apps[0]))  # weakly: the app must be free to go
     assert within(10, lambda: not records().live) is not None, "the lost connection went unnoticed"
     time.sleep(0.3)  # real time: let the listeners fail to reconnect and start waiting to retry
+    _assert_its_threads_end_when_discarded(apps, before)
+
+
+def _assert_its_threads_end_when_discarded(holder: list[Any], before: set[threading.Thread]) -> None:
+    """Drops the app (``holder`` holds the only reference) and waits for its threads' end."""
     ours = [t for t in threading.enumerate()
             if t not in before and t.name.startswith("auth0-wsgi-invalidations")]
     assert ours
-    del app
+    holder.clear()
     gc.collect()
     for thread in ours:
         thread.join(5)
