@@ -10,11 +10,12 @@ Reads take no lock (a dict lookup is atomic); writes do, so that eviction never 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
+
+from .forks import renewed_at_fork
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -25,7 +26,7 @@ class BoundedCache(Generic[K, V]):
     def __init__(self, size: int) -> None:
         self._size = size
         self._entries: dict[K, V] = {}
-        self._lock = threading.Lock()
+        self._lock = renewed_at_fork(self)
 
     def get(self, key: K) -> V | None:
         return self._entries.get(key)
@@ -64,7 +65,7 @@ class ExpiringMap(Generic[K, V]):
         self._size = size
         self._clock = clock
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()  # oldest write first
-        self._lock = threading.Lock()
+        self._lock = renewed_at_fork(self)
         self._next_sweep = _FIRST_SWEEP
 
     def __len__(self) -> int:

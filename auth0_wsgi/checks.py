@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import quote, urlsplit
 
-from . import converters, lockdir
+from . import converters, lockdir, redis_urls
 from .config import Config
 from .errors import ConfigError, GrantRejected, ProviderError, ProviderUnavailable
 
@@ -263,7 +263,7 @@ def secret_values(settings: Mapping[str, str], environ: Mapping[str, str]) -> li
             if name == "secret":
                 found += value.split()
             elif name.endswith("_store"):
-                found.append(_password(value))
+                found += [_password(value), *redis_urls.query_passwords(value)]
             else:
                 found.append(value)
     forms = {form for secret in found if len(secret) >= _MIN_SECRET

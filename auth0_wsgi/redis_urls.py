@@ -96,12 +96,29 @@ def _host(part: str, default_port: int, url: str) -> tuple[str, int]:
 
 
 def redact(url: str) -> str:
-    """A Redis URL may carry a password (in any of its forms): never echo it."""
+    """A Redis URL may carry a password (in any of its forms): never echo it. Before the ``@``,
+    and in the query, where redis-py also reads ``?password=`` (and ``?ssl_password=``)."""
     scheme, sep, rest = url.partition("://")
     userinfo, at, after = rest.rpartition("@")
-    if not sep or not at:
-        return url
-    user, colon, _ = userinfo.partition(":")
-    if not colon:  # redis://word@host: a user name, but people put passwords there
-        return f"{scheme}://***@{after}"
-    return f"{scheme}://{user}:***@{after}"
+    if sep and at:  # first: an unencoded "?" in the password must not look like a query
+        user, colon, _ = userinfo.partition(":")
+        # redis://word@host: a user name, but people put passwords there
+        rest = f"{user}:***@{after}" if colon else f"***@{after}"
+    path, question, query = rest.partition("?")
+    if question:
+        rest = path + "?" + "&".join(
+            f"{name}=***" if is_password_argument(name) else f"{name}{equals}{value}"
+            for name, equals, value in (argument.partition("=") for argument in query.split("&")))
+    return f"{scheme}{sep}{rest}"
+
+
+def is_password_argument(name: str) -> bool:
+    """``password``, ``ssl_password``, however written (``Pass%77ord``)."""
+    return "password" in unquote(name).lower()
+
+
+def query_passwords(url: str) -> list[str]:
+    """The values of a Redis URL's password arguments, decoded (what redis-py would use)."""
+    _, _, query = url.partition("?")
+    return [unquote(value) for name, _, value in (argument.partition("=") for argument in query.split("&"))
+            if value and is_password_argument(name)]

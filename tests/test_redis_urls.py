@@ -76,6 +76,25 @@ def test_redact_never_shows_the_password(url):
     assert "***@" in shown
 
 
+@pytest.mark.parametrize("url", [
+    pytest.param("redis://h:6379/0?password=hunter2", id="query"),
+    pytest.param("rediss://h:6379/0?db=1&ssl_password=hunter2", id="ssl-password"),
+    pytest.param("redis://h:6379/0?Pass%77ord=hunter2", id="encoded-name"),
+    pytest.param("redis://:x?password=y@h:6379/0?password=hunter2", id="question-mark-in-userinfo"),
+])
+def test_redact_masks_a_password_given_in_the_query_too(url):
+    """redis-py reads ``?password=`` (and ``?ssl_password=``) from the query."""
+    shown = redact(url)
+    assert "hunter2" not in shown
+    assert "=***" in shown
+
+
+def test_auth0_wsgi_check_never_prints_a_query_password():
+    from auth0_wsgi.checks import secret_values
+    assert "hunter2" in secret_values({"session_store": "redis://h:6379/0?password=hunter2"}, {})
+    assert "hunter 2" in secret_values({}, {"AUTH0_REVOCATION_STORE": "redis://h/0?ssl_password=hunter%202"})
+
+
 def test_a_sentinel_or_cluster_url_is_accepted_as_given():
     url = "redis+sentinel://s1:26379,s2:26379/mymaster/1"
     assert Config.from_settings({**BASE, "session_store": url}).session_store == url

@@ -121,7 +121,11 @@ class RedisBackend:
         data, version = _raw(fields.get(b"d")), fields.get(b"v")
         if data is None or version is None:
             return None
-        return data, int(version)
+        try:
+            return data, int(version)
+        except (TypeError, ValueError):  # not written by us: another client's, or damaged
+            log.warning("a session record in Redis has no readable version: it is no session")
+            return None
 
     def write(self, key: str, data: bytes, ttl: int, expected_version: int | None,
               index_keys: Sequence[str], index_ttl: int) -> int | None:

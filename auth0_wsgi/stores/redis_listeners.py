@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 import redis
 from redis.cluster import RedisCluster
 from redis.event import AfterSlotsCacheRefreshEvent, EventListenerInterface
-from redis.exceptions import RedisError
 from redis.sentinel import SentinelConnectionPool
 
 from ..logs import get_logger
@@ -128,7 +127,7 @@ class _Node:
             connection, retry_in = None, 0.0
             try:
                 connection, self.listener_id = records.subscribe(self._pool, master_only=self._master_only)
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # Redis down, or an answer we did not expect: try again later
                 refused = isinstance(exc, redis.ResponseError)
                 self._failed(records, failures, exc, refused)
                 retry_in = REFUSED_SECONDS if refused else \
@@ -148,7 +147,8 @@ class _Node:
             del records
             try:
                 self._pump(connection)
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # whatever ends the listening ends the serving: nobody would drop
+                # an entry again (a message that does not parse, a bug), and the cache would go stale
                 self.listener_id, self.down_since = None, time.monotonic()
                 records = self._ref()
                 if records is not None:
@@ -207,38 +207,51 @@ def _supervise(ref: weakref.ref[TrackedRecords], pid: int) -> None:
             if (records := ref()) is None:
                 break
             wake.clear()  # before looking: a wake-up from now on is seen at the next turn
-            generation = records.generation
-            cluster = isinstance(records.client, LazyCluster)
             try:
-                found: dict[str, Any] | None = masters(records.client)
-                if cluster and not records.topology_hooked:
-                    _hook_topology(records)
-            except ERRORS:
-                found = None  # a Cluster whose seeds do not answer yet: the listeners stay as they are
-            if found is None:
-                found = dict.fromkeys(nodes)
-            elif set(found) != set(nodes) and nodes:
-                records.lost()  # a master came or went: writes made there meanwhile were not heard
-                generation = records.generation
-            for name in set(nodes) - set(found):
-                nodes.pop(name).stopped.set()
-            master_only = cluster or isinstance(getattr(records.client, "connection_pool", None),
-                                                SentinelConnectionPool)
-            for name, pool in found.items():
-                if name not in nodes:
-                    nodes[name] = _Node(ref, pid, name, pool, master_only)
-            ids = {name: node.listener_id for name, node in nodes.items()}
-            if found and all(ids.values()):
-                records.go_live(generation, {n: i for n, i in ids.items() if i is not None})
-            elif cluster and time.monotonic() - refreshed_at > RETRY_SECONDS[-1] and any(
-                    n.down_since and time.monotonic() - n.down_since > RETRY_SECONDS[-1]
-                    for n in nodes.values()):
-                refreshed_at = time.monotonic()  # a master that stays down may have been replaced
-                _refresh_slots(records.client)
+                refreshed_at = _look(records, nodes, ref, pid, refreshed_at)
+            except Exception as exc:  # a bug, or an answer we did not expect: off until a turn succeeds
+                records.lost()
+                log.error("session cache off: its supervisor failed (%s); it looks again in a second",
+                          type(exc).__name__)
             del records
     finally:
         for node in nodes.values():
             node.stopped.set()
+
+
+def _look(records: TrackedRecords, nodes: dict[str, _Node], ref: weakref.ref[TrackedRecords], pid: int,
+          refreshed_at: float) -> float:
+    """One turn: a listener per master found, none for a master gone, the cache on once all listen.
+    Returns when the Cluster's slot map was last refreshed."""
+    generation = records.generation
+    cluster = isinstance(records.client, LazyCluster)
+    try:
+        found: dict[str, Any] | None = masters(records.client)
+        if cluster and not records.topology_hooked:
+            _hook_topology(records)
+    except ERRORS:
+        found = None  # a Cluster whose seeds do not answer yet: the listeners stay as they are
+    if found is None:
+        found = dict.fromkeys(nodes)
+    elif set(found) != set(nodes) and nodes:
+        records.lost()  # a master came or went: writes made there meanwhile were not heard
+        generation = records.generation
+    for name in set(nodes) - set(found):
+        nodes.pop(name).stopped.set()
+    master_only = cluster or isinstance(getattr(records.client, "connection_pool", None),
+                                        SentinelConnectionPool)
+    for name, pool in found.items():
+        if name not in nodes:
+            nodes[name] = _Node(ref, pid, name, pool, master_only)
+    ids = {name: node.listener_id for name, node in nodes.items()}
+    if found and all(ids.values()):
+        records.go_live(generation, {n: i for n, i in ids.items() if i is not None})
+    elif cluster and time.monotonic() - refreshed_at > RETRY_SECONDS[-1] and any(
+            n.down_since and time.monotonic() - n.down_since > RETRY_SECONDS[-1]
+            for n in nodes.values()):
+        refreshed_at = time.monotonic()  # a master that stays down may have been replaced
+        _refresh_slots(records.client)
+    return refreshed_at
 
 
 def _hook_topology(records: TrackedRecords) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 
 import redis
 
+from ..forks import renewed_at_fork
 from ..logs import get_logger
 from . import redis_listeners
 from .redis import RedisBackend, where
@@ -55,7 +56,7 @@ class TrackedRecords:
         self._entries: dict[str, tuple[bytes, int]] = {}
         self._pending: dict[str, int] = {}  # key -> token of the read in flight that may store it
         self._tokens = itertools.count(1)
-        self._lock = threading.Lock()
+        self._lock = renewed_at_fork(self)  # a listener may hold it at a fork
         self._live = False
         self._generation = 0  # moves at every loss and topology change: a late "all subscribed" is void
         self._pid: int | None = None  # the process whose listeners run (none yet: started lazily)
@@ -163,7 +164,8 @@ class TrackedRecords:
             if keys is None:  # FLUSHALL / FLUSHDB: every key is gone
                 self._flush()
             else:
-                self.drop([k.decode() if isinstance(k, bytes) else str(k) for k in keys])
+                # Ours are ASCII: a name that is not UTF-8 is another client's and drops nothing.
+                self.drop([k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k) for k in keys])
         return False
 
 
