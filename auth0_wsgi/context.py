@@ -18,6 +18,7 @@ from .audiences import LOGIN_API, Target, target_for, without_removed_apis
 from .logs import get_logger
 from .refresh import Refresher
 from .session import Headers, Lifetime, Session, SessionStore
+from .tokens import needs_refresh
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -57,7 +58,9 @@ class RequestContext:
         services, session = self._services, self.session
         if session is None:
             return None
-        outcome, before = services.refresher.ensure(session, target, force=force), session.access_token
+        early = target == LOGIN_API and not force and self._refresh_instead_of_touch(session)
+        outcome = services.refresher.ensure(session, target, force=force or early)
+        before = session.access_token
         if outcome.session is None:
             self.session = None
             self._add_cookies(services.store.clear(environ))
@@ -76,6 +79,16 @@ class RequestContext:
         if outcome.error is not None:
             raise outcome.error
         return target.token(session)[0]
+
+    def _refresh_instead_of_touch(self, session: Session) -> bool:
+        """A touch (the rolling expiry slid) this close to the login's token being due is a refresh
+        instead: the touched cookie of a slow request could reach the browser after a quicker
+        request's refresh, and put back the refresh token that refresh spent (Auth0 would see it
+        reused, and end the session). Once refreshed, every cookie written carries the new one."""
+        services, now = self._services, int(self._services.clock())
+        leeway = services.refresher.config.refresh_leeway
+        return bool(session.refresh_token) and services.lifetime.wants_touch(session, now) and \
+            needs_refresh(session.expires_at, now + TOUCH_QUIET_SECONDS, leeway)
 
     def api_token(self, environ: WSGIEnvironment, audience: str | None, scope: str | None, *,
                   force: bool = False) -> str | None:
@@ -119,6 +132,11 @@ class RequestContext:
                 response_headers = with_cookies(response_headers, self.headers)
             return start_response(status, response_headers, exc_info)
         return wrapped
+
+
+# A touch within this many seconds of the login's token being due is a refresh instead (see
+# RequestContext._refresh_instead_of_touch): a request slower than this could still race a refresh.
+TOUCH_QUIET_SECONDS = 60
 
 
 _CONTAINERS = frozenset((list, dict))  # what JSON claims can hold that an app could change in place

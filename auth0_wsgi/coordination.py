@@ -118,17 +118,23 @@ class FileCoordinator:
             if cached is not None:
                 return cached
             result = produce()
-            self._write(name + ".result", result, keep)
+            try:
+                self._write(name + ".result", result, keep)
+            except Exception as exc:  # the grant is spent: its result must reach the session anyway
+                log.warning("a refresh result could not be kept in %s (%s): a late request still carrying "
+                            "the old refresh token will spend it again", self.directory.path,
+                            type(exc).__name__)
             return result
 
     def _cached(self, name: str) -> bytes | None:
         """A result file's mtime is the end of its life (by our clock), not when it was written."""
         try:
-            fd = self.directory.open(name, os.O_RDONLY)
+            fd = self.directory.open(name, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO there must not block
         except FileNotFoundError:
             return None
         with os.fdopen(fd, "rb") as handle:
-            if self._clock() > os.fstat(fd).st_mtime:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or self._clock() > info.st_mtime:
                 return None
             return handle.read() or None
 

@@ -130,6 +130,7 @@ class Refresher:
         goes on with the refresh token it rotated to, in that token's own single flight."""
         start, rotated_out = session, list[str]()
         key = _key(session.refresh_token)
+        held = target.token(session)
         for _ in range(MAX_HOPS):
             wait = self._backoff_left(key)
             if wait:
@@ -138,7 +139,8 @@ class Refresher:
             refused = self._refused.get((key, target))
             if refused is not None:  # the provider said no a moment ago: not asked at every request
                 return Outcome(session, session is not start, refused, tuple(rotated_out))
-            grant = functools.partial(self._grant, session, key, target)
+            produced = list[bool]()  # whether this request made the grant (else another's result)
+            grant = functools.partial(self._grant, session, key, target, produced)
             try:
                 sealed = self._coordinator.run_once(key, grant, timeout=2 * self._config.http_timeout + 1,
                                                     keep=self._keep(start, session))
@@ -156,6 +158,12 @@ class Refresher:
             if result.get("ended"):
                 return Outcome(None)
             previous = session.refresh_token
+            if not produced and _stale(result, target, previous, held) \
+                    and key != _key(previous, target, held[0]):
+                # An earlier refresh's result for a refresh token that does not rotate, no newer
+                # than what we hold: a grant of our own, in a flight keyed by the token it replaces.
+                key = _key(previous, target, held[0])
+                continue
             session = applied(session, result, int(self._clock()))
             if previous is not None and session.refresh_token != previous:
                 rotated_out.append(previous)
@@ -183,10 +191,11 @@ class Refresher:
             ends = min(ends, max(now, session.expires_at) + config.session_rolling_duration)
         return max(RESULT_TTL, ends - now)
 
-    def _grant(self, session: Session, key: str, target: Target) -> bytes:
+    def _grant(self, session: Session, key: str, target: Target, produced: list[bool]) -> bytes:
         """One refresh_token grant; its result (or the fact that it ended the session), sealed for
         ``key``: the cache that holds it under that key may be written by others (Redis, a directory)."""
         assert session.refresh_token is not None
+        produced.append(True)
         try:
             refresh_token, audience, scope = session.refresh_token, target.audience, target.scope
             tokens = (self._client.refresh(refresh_token) if audience is None
@@ -263,7 +272,7 @@ class Refresher:
         """Whole seconds until the provider may be asked again for this refresh token (0: now)."""
         until, _ = self._backoff.get(key) or (0.0, 0)
         left = until - self._clock()
-        return math.ceil(left) if left > 0 else 0
+        return math.ceil(left) if 0 < left <= MAX_BACKOFF else 0  # more: the clock was stepped back
 
     def _note_failure(self, key: str) -> int:
         with self._backoff_lock:
@@ -277,10 +286,25 @@ class Refresher:
             self._backoff.pop(key)
 
 
-def _key(refresh_token: str | None, target: Target | None = None) -> str:
+def _key(refresh_token: str | None, target: Target | None = None, replacing: str | None = None) -> str:
     """The single-flight key: the refresh token's, or (a token that does not rotate) its and the
-    target's, so that each API's grant is cached apart."""
+    target's, so that each API's grant is cached apart, and the access token it replaces, so that a
+    later refresh is not answered by an earlier one's result."""
     material = refresh_token or ""
     if target is not None:  # JSON: the API's default scope (null) is not the scope named "None"
-        material = json.dumps([material, target.audience, target.scope])
+        parts = [material, target.audience, target.scope]
+        material = json.dumps(parts if replacing is None else [*parts, replacing])
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _stale(result: dict[str, Any], target: Target, refresh_token: str | None,
+           held: tuple[str | None, int | None]) -> bool:
+    """Whether a result for ``target`` that did not rotate ``refresh_token`` holds the token the
+    request already has, or an older one: an earlier refresh's, cached under the same key."""
+    if target_of(result) != target or result.get("refresh_token") not in (None, refresh_token):
+        return False
+    if held[0] is None or "access_token" not in result:
+        return False
+    expires = result.get("expires_at")
+    return result["access_token"] == held[0] or (expires is not None and held[1] is not None
+                                                  and expires < held[1])

@@ -68,7 +68,7 @@ class FileRevocations(MemoryRevocations):
         self._reading = threading.Lock()
         self._failure = ""
         self._write(b"")  # creates the file, and reads what it holds, before the first request
-        self._fd = directory.open(self.file_name, os.O_RDONLY)  # fstat is twice as fast as stat
+        self._fd = self._open_list()  # fstat is twice as fast as stat
 
     def __del__(self) -> None:  # a test suite builds hundreds of middlewares in one process
         with contextlib.suppress(AttributeError, OSError):
@@ -120,24 +120,34 @@ class FileRevocations(MemoryRevocations):
             self._warn(f"cannot read it ({exc.strerror})")
 
     def _reopen(self) -> bool:
-        """The file was replaced (compacted) or removed: open the one at its name now, if any."""
+        """The file was replaced (compacted) or removed: open the one at its name now, if any (in
+        the directory created again, if it was removed too: another worker may have written there)."""
         try:
-            fd = self.directory.open(self.file_name, os.O_RDONLY)
+            fd = self._open_list()
         except FileNotFoundError:
-            self._missing()
-            return False
+            if not self._missing():
+                return False
+            try:
+                fd = self._open_list()
+            except FileNotFoundError:
+                return False
         # Another thread may be at its fstat of the old number: it reads a stranger's size at
         # worst, and comes here for nothing.
         old, self._fd = self._fd, fd
         os.close(old)
         return True
 
-    def _missing(self) -> None:
-        """No file (a temp-dir cleaner?): what was read stays known; the next logout writes it again."""
+    def _open_list(self) -> int:
+        return self.directory.open(self.file_name, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block
+
+    def _missing(self) -> bool:
+        """No file (a temp-dir cleaner?): what was read stays known; the next logout writes it again.
+        True when the directory itself was gone and is open again."""
         try:
-            self.directory.recover()
+            return self.directory.recover()
         except Exception as exc:  # a request never fails on the list: say it, keep what we know
             self._warn(f"{type(exc).__name__}: {exc}")
+            return False
 
     def _read(self, fd: int) -> int:
         """What was appended since the last read (the whole file if it is a new one); its size."""

@@ -185,7 +185,11 @@ class RedisCoordinator:
             if cached:
                 return cached
             result = produce()
-            self._call(lambda: self._redis.set(result_key, result, ex=keep))
+            try:  # the grant is spent: its result must reach the session even if Redis fails now
+                self._call(lambda: self._redis.set(result_key, result, ex=keep))
+            except StoreUnavailable:
+                log.warning("a refresh result could not be kept in Redis: a late request still carrying "
+                            "the old refresh token will spend it again")
             return result
 
     @contextmanager
