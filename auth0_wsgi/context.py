@@ -58,7 +58,10 @@ class RequestContext:
         services, session = self._services, self.session
         if session is None:
             return None
-        early = target == LOGIN_API and not force and self._refresh_instead_of_touch(session)
+        now = int(services.clock())
+        touch = services.lifetime.wants_touch(session, now)
+        early = touch and not force and target.audience is None and \
+            self._refresh_instead_of_touch(session, now)
         outcome = services.refresher.ensure(session, target, force=force or early)
         before = session.access_token
         if outcome.session is None:
@@ -67,9 +70,10 @@ class RequestContext:
             for key in (*keys.OURS, keys.REMOTE_USER if services.set_remote_user else ""):
                 environ.pop(key, None)
             return None
-        now = int(services.clock())
+        if outcome.changed:  # a grant may have taken a while
+            now = int(services.clock())
         session = outcome.session
-        if outcome.changed or services.lifetime.wants_touch(session, now):
+        if outcome.changed or touch:
             session = self.session = without_removed_apis(session.touched(now), services.refresher.config)
             self._add_cookies(services.store.save(environ, session, outcome.rotated_out))
         # told after the save: whatever the hook does, the new tokens are kept (another API's: not told)
@@ -80,14 +84,13 @@ class RequestContext:
             raise outcome.error
         return target.token(session)[0]
 
-    def _refresh_instead_of_touch(self, session: Session) -> bool:
+    def _refresh_instead_of_touch(self, session: Session, now: int) -> bool:
         """A touch (the rolling expiry slid) this close to the login's token being due is a refresh
         instead: the touched cookie of a slow request could reach the browser after a quicker
         request's refresh, and put back the refresh token that refresh spent (Auth0 would see it
         reused, and end the session). Once refreshed, every cookie written carries the new one."""
-        services, now = self._services, int(self._services.clock())
-        leeway = services.refresher.config.refresh_leeway
-        return bool(session.refresh_token) and services.lifetime.wants_touch(session, now) and \
+        leeway = self._services.refresher.config.refresh_leeway
+        return bool(session.refresh_token) and \
             needs_refresh(session.expires_at, now + TOUCH_QUIET_SECONDS, leeway)
 
     def api_token(self, environ: WSGIEnvironment, audience: str | None, scope: str | None, *,
