@@ -16,6 +16,7 @@ that does not parse is skipped: the file never fails a request.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import os
@@ -24,9 +25,10 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from .lockdir import LockDirectory
+from .errors import DependencyUnavailable
+from .lockdir import LockDirectory, LockTimeout
 from .logs import get_logger
 from .revocation import MemoryRevocations
 from .sealing import b64encode
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     from .session import Session
 
 log = get_logger(__name__)
+T = TypeVar("T")
+P = ParamSpec("P")
 
 LOCK_TIMEOUT = 10.0  # seconds: a writer holds the lock for one append or one rewrite of a small file
 _LINE = re.compile(rb"(sid|sub|once):([A-Za-z0-9_-]{24}) ([0-9]{1,12})")
@@ -42,6 +46,20 @@ _LINE = re.compile(rb"(sid|sub|once):([A-Za-z0-9_-]{24}) ([0-9]{1,12})")
 # same inode number (and size) as the one a worker last read; the id tells them apart.
 _HEADER = b"auth0-wsgi revocations "
 _HEADER_LENGTH = len(_HEADER) + 33
+
+
+def _unless_unwritable(write: Callable[P, T]) -> Callable[P, T]:
+    """``write``, whose failure to write the list (a full disk, a quota, a writer holding the lock
+    too long) is a 503 the caller can retry (the provider retries a back-channel logout), not a 500."""
+    @functools.wraps(write)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return write(*args, **kwargs)
+        except (OSError, LockTimeout) as exc:
+            log.error("the logout list in refresh_lock_dir cannot be written (%s)",
+                      getattr(exc, "strerror", None) or type(exc).__name__)
+            raise DependencyUnavailable("Logouts cannot be recorded now; please try again shortly.") from None
+    return guarded
 
 
 class FileRevocations(MemoryRevocations):
@@ -78,12 +96,14 @@ class FileRevocations(MemoryRevocations):
         self._catch_up()
         return super().is_revoked(session)
 
+    @_unless_unwritable
     def revoke(self, *, sid: str | None, sub: str | None, at: int) -> int:
         lines = "".join(f"{name} {at}\n" for name in self._names(sid, sub))
         if lines:
             self._write(lines.encode("ascii"))
         return 0  # cookie sessions cannot be counted: they live in browsers
 
+    @_unless_unwritable
     def claim_once(self, name: str, ttl: int) -> bool:
         claim = self._claim(name)
         fd = self.directory.acquire(self.file_name + ".lock", LOCK_TIMEOUT)

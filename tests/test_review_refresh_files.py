@@ -248,3 +248,32 @@ def test_a_logout_written_after_the_lock_dir_was_recreated_reaches_the_other_wor
     shutil.rmtree(path)
     receiver.revoke(sid="sid-1", sub=None, at=now)  # the provider's back-channel logout
     assert other.is_revoked(session), "the logged-out session was served by the other worker"
+
+
+# -- a logout list that cannot be written ------------------------------------------------------------------
+def test_a_back_channel_logout_the_list_cannot_take_is_a_503_and_its_retry_ends_the_session(fake):
+    """A full disk (or a lock held too long) under the file logout list was a 500 with a traceback at
+    the back-channel route: it is a 503, and the provider's retry of the same token, once the disk
+    has room, ends the session."""
+    from tests.support.logout_tokens import logout_token
+
+    app = webtest.TestApp(Auth0Middleware(echo_app, **settings_for(fake)), extra_environ=addressed_as())
+    log_in(app)
+    token = logout_token(fake)
+    with _files_limited_to(1):  # the list already holds its header: it cannot grow
+        answer = app.post("/backchannel-logout", {"logout_token": token}, expect_errors=True)
+    assert answer.status_int == 503 and answer.headers.get("Retry-After")
+    assert "Traceback" not in answer.text
+    app.get("/x", headers=JSON, status=200)  # nothing was recorded
+    app.post("/backchannel-logout", {"logout_token": token}, status=200)  # the provider's retry
+    app.get("/x", headers=JSON, status=401)
+
+
+def test_signing_out_everywhere_when_the_list_cannot_take_it_is_a_503(fake):
+    app = webtest.TestApp(Auth0Middleware(echo_app, **settings_for(fake)), extra_environ=addressed_as())
+    log_in(app)
+    with _files_limited_to(1):
+        answer = app.get("/logout", {"everywhere": "1"}, headers={"Sec-Fetch-Site": "same-origin"},
+                         expect_errors=True)
+    assert answer.status_int == 503 and answer.headers.get("Retry-After")
+    app.get("/x", headers=JSON, status=200)  # nothing was ended, as the user is told
