@@ -26,14 +26,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .audiences import LOGIN_API, Target, applied, target_of, token_is_for, wrong_audience
-from .cache import ExpiringMap
 from .config import Config
 from .coordination import RESULT_TTL, CoordinationTimeout, RefreshCoordinator
 from .errors import (
@@ -47,17 +44,15 @@ from .errors import (
 )
 from .logs import get_logger
 from .oidc import OIDCClient
+from .refresh_memory import MAX_BACKOFF as MAX_BACKOFF  # re-exported
+from .refresh_memory import REFUSAL_MEMORY as REFUSAL_MEMORY
+from .refresh_memory import RefreshMemory
 from .sealing import Sealer
 from .session import Session
 from .tokens import access_token_expiry, is_expired, needs_refresh
 
 log = get_logger(__name__)
 
-MAX_BACKOFF = 60
-REFUSAL_MEMORY = 60  # seconds another API's refusal is answered from memory (a policy fix takes a minute)
-# Refresh tokens whose failures this process remembers; past it, the least recently failed is forgotten
-# (its next failure waits one second again).
-MAX_BACKOFF_ENTRIES = 10_000
 _ENDED = {"ended": True}
 # Grants one request may chain (each after another API's grant rotated the refresh token first)
 MAX_HOPS = 8
@@ -86,13 +81,7 @@ class Refresher:
         self._coordinator = coordinator
         self._sealer = sealer
         self._clock = clock
-        # refresh key -> (no request to the provider before, failures so far): kept past the wait,
-        # so that the next failure waits twice as long, until a success clears it
-        self._backoff: ExpiringMap[str, tuple[float, int]] = ExpiringMap(MAX_BACKOFF_ENTRIES, clock)
-        self._backoff_lock = threading.Lock()  # a failure reads the count, then writes it
-        # (refresh key, API) -> the provider's refusal, answered again for a while instead of asking
-        self._refused: ExpiringMap[tuple[str, Target], AudienceRefused] = ExpiringMap(MAX_BACKOFF_ENTRIES,
-                                                                                      clock)
+        self._memory = RefreshMemory(clock)  # backoff and refusals: the provider is not asked each time
 
     @property
     def config(self) -> Config:
@@ -132,11 +121,11 @@ class Refresher:
         key = _key(session.refresh_token)
         held = target.token(session)
         for _ in range(MAX_HOPS):
-            wait = self._backoff_left(key)
+            wait = self._memory.backoff_left(key)
             if wait:
                 log.debug("refresh backing off for %ss after a failure", wait)
                 return self._unavailable(start, session, expired, wait, rotated_out)
-            refused = self._refused.get((key, target))
+            refused = self._memory.refused_lately(key, target)
             if refused is not None:  # the provider said no a moment ago: not asked at every request
                 return Outcome(session, session is not start, refused, tuple(rotated_out))
             produced = list[bool]()  # whether this request made the grant (else another's result)
@@ -146,7 +135,7 @@ class Refresher:
                                                     keep=self._keep(start, session))
             except AudienceRefused as exc:  # nothing spent: the session goes on without that API
                 log.info("the provider refused a token for %s: the session goes on", exc.audience)
-                self._refused.put((key, target), exc, ttl=REFUSAL_MEMORY)
+                self._memory.remember_refusal(key, target, exc)
                 return Outcome(session, session is not start, exc, tuple(rotated_out))
             except Exception as exc:  # whatever the provider's answer caused: a passing failure
                 return self._transient_failure(key, start, session, expired, exc, rotated_out)
@@ -154,7 +143,7 @@ class Refresher:
             if result is None:  # not ours (tampered cache, another key's): never trusted, never ends it
                 error = ProviderError("unreadable refresh result")
                 return self._transient_failure(key, start, session, expired, error, rotated_out)
-            self._clear_backoff(key)
+            self._memory.clear_backoff(key)
             if result.get("ended"):
                 return Outcome(None)
             previous = session.refresh_token
@@ -242,7 +231,7 @@ class Refresher:
 
     def _transient_failure(self, key: str, start: Session, session: Session, expired: bool,
                            exc: Exception, rotated_out: list[str]) -> Outcome:
-        delay = self._note_failure(key)
+        delay = self._memory.note_failure(key)
         if isinstance(exc, (ProviderError, StoreUnavailable)):  # a Redis coordinator's outage too
             reason = exc.message
         elif isinstance(exc, CoordinationTimeout):
@@ -266,24 +255,6 @@ class Refresher:
     def _seal(self, result: dict[str, Any], key: str) -> bytes:
         plaintext = json.dumps(result, separators=(",", ":")).encode()
         return self._sealer.seal(plaintext, key.encode()).encode("ascii")
-
-    # -- backoff after transient failures (per process: it only spares the provider) --------------
-    def _backoff_left(self, key: str) -> int:
-        """Whole seconds until the provider may be asked again for this refresh token (0: now)."""
-        until, _ = self._backoff.get(key) or (0.0, 0)
-        left = until - self._clock()
-        return math.ceil(left) if 0 < left <= MAX_BACKOFF else 0  # more: the clock was stepped back
-
-    def _note_failure(self, key: str) -> int:
-        with self._backoff_lock:
-            _, failures = self._backoff.get(key) or (0.0, 0)
-            delay = min(MAX_BACKOFF, 1 << min(failures, 16))  # 1, 2, 4, … MAX_BACKOFF
-            self._backoff.put(key, (self._clock() + delay, failures + 1), ttl=math.inf)
-            return delay
-
-    def _clear_backoff(self, key: str) -> None:
-        with self._backoff_lock:
-            self._backoff.pop(key)
 
 
 def _key(refresh_token: str | None, target: Target | None = None, replacing: str | None = None) -> str:

@@ -250,6 +250,30 @@ def test_a_logout_written_after_the_lock_dir_was_recreated_reaches_the_other_wor
     assert other.is_revoked(session), "the logged-out session was served by the other worker"
 
 
+def test_a_clock_stepped_back_does_not_stretch_the_memory_of_a_refusal(fake):
+    """Another API's refusal is remembered a minute (REFUSAL_MEMORY), by the wall clock: a clock
+    stepped back an hour kept it for the hour, though the provider's policy was fixed."""
+    from auth0_wsgi.audiences import Target
+    from tests.support.mrrt import BILLING
+
+    clock = Clock(1_700_000_000.0)
+    config = Config.from_settings(settings_for(fake, additional_audiences=BILLING))
+    refresher = Refresher(config, OIDCClient(config), LocalCoordinator(clock),
+                          Sealer(config.secret, "refresh"), clock=clock)
+    fake.refresh_tokens["rt-alice"] = "auth0|alice"
+    now = int(clock())
+    session = Session("h.e.s", "primary", now + 3600, "rt-alice", now - 60, now, None,
+                      {"sub": "auth0|alice", "iss": fake.issuer})
+    refused = refresher.ensure(session, Target(BILLING))
+    assert refused.error is not None and fake.counts["grant:refresh_token"] == 1
+    fake.mrrt_audiences = {BILLING}  # the policy is fixed
+    clock.advance(-3600)  # the clock is stepped back an hour
+    clock.advance(5)
+    outcome = refresher.ensure(refused.session or session, Target(BILLING))
+    assert fake.counts["grant:refresh_token"] == 2, "the provider was not asked again"
+    assert outcome.error is None
+
+
 # -- a logout list that cannot be written ------------------------------------------------------------------
 def test_a_back_channel_logout_the_list_cannot_take_is_a_503_and_its_retry_ends_the_session(fake):
     """A full disk (or a lock held too long) under the file logout list was a 500 with a traceback at
