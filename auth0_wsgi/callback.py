@@ -6,6 +6,7 @@ validates the ID token against what this login asked for, and opens the session.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -109,8 +110,22 @@ def _new_session(request: Request, tokens: dict[str, Any], claims: dict[str, Any
     """The session this login opens, with the claims the app will see (see :mod:`claims`)."""
     user = claims_for_session(request.environ, tokens, claims, c.config, c.client)
     if user is None:
-        return Session.from_token_response(tokens, claims, int(c.clock()))
-    return Session.from_kept_claims(tokens, user, int(c.clock()))
+        session = Session.from_token_response(tokens, claims, int(c.clock()))
+    else:
+        session = Session.from_kept_claims(tokens, user, int(c.clock()))
+    return _after_any_recorded_logout(session, c)
+
+
+def _after_any_recorded_logout(session: Session, c: Collaborators) -> Session:
+    """A login completed now is newer than every logout already recorded, whatever the clocks say:
+    a cookie session counts as logged out when created at or before its ``sub``'s logout time, and
+    that time may be ahead of ours (the same second, or a clock stepped back since), which would
+    refuse every new login of the user until the clock passes it."""
+    revoked_at = getattr(c.logouts, "revoked_at", None)  # the cookie store's revocation list only
+    logged_out = revoked_at(session) if revoked_at is not None else None
+    if logged_out is None or logged_out < session.created_at:
+        return session
+    return dataclasses.replace(session, created_at=logged_out + 1)
 
 
 def _no_transaction(environ: WSGIEnvironment, c: Collaborators) -> RequestError:

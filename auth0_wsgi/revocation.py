@@ -37,6 +37,11 @@ class Revocations(LogoutRegistry, Protocol):
     """The cookie store's revocation list: a :class:`LogoutRegistry` that is also asked, at every
     request of a cookie session, whether a back-channel logout ended that session."""
 
+    def revoked_at(self, session: Session) -> int | None:
+        """When the latest logout of the session's ``sid`` or ``sub`` was recorded, if any (read as
+        :meth:`is_revoked` reads)."""
+        ...
+
     def is_revoked(self, session: Session) -> bool:
         """Whether a logout of the session's ``sid`` or ``sub`` came at or after its ``created_at``.
 
@@ -69,6 +74,12 @@ class MemoryRevocations:
             if at is not None and session.created_at <= at:
                 return True
         return False
+
+    def revoked_at(self, session: Session) -> int | None:
+        """When the latest logout of the session's ``sid`` or ``sub`` was recorded, if any."""
+        revoked = self._revoked
+        times = [revoked[name] for name in self._names_of(session) if name in revoked]
+        return max(times, default=None)
 
     def revoke(self, *, sid: str | None, sub: str | None, at: int) -> int:
         self._remember({name: at for name in self._names(sid, sub)})

@@ -96,6 +96,10 @@ class FileRevocations(MemoryRevocations):
         self._catch_up()
         return super().is_revoked(session)
 
+    def revoked_at(self, session: Session) -> int | None:
+        self._catch_up()
+        return super().revoked_at(session)
+
     @_unless_unwritable
     def revoke(self, *, sid: str | None, sub: str | None, at: int) -> int:
         lines = "".join(f"{name} {at}\n" for name in self._names(sid, sub))

@@ -36,8 +36,7 @@ def test_a_new_login_after_the_logout_works(make_app, fake):
     app = make_app(clock=clock)
     log_in(app)
     post(app, logout_token(fake))
-    clock.advance(1)  # logout times are whole seconds: a session of the same second counts as revoked
-    log_in(app)
+    log_in(app)  # in the same second: logout times are whole seconds, but this login is newer
     app.get("/x", headers=JSON, status=200)
 
 
@@ -219,3 +218,23 @@ def test_a_refused_logout_token_tells_on_logout_nothing(make_app, fake):
     post(app, "not.a.jwt", status=400)
     assert told == []
     app.get("/x", headers=JSON, status=200)
+
+
+def test_a_login_after_a_logout_recorded_by_a_clock_since_stepped_back_works(make_app, fake):
+    """A logout by ``sub`` is recorded at our clock's time; stepped back since (an NTP correction,
+    a restored VM), every new login of that user was created "before" it, and was refused until the
+    clock passed that time again: a login loop. A login completed after the logout was recorded is
+    newer than it, whatever the clocks say."""
+    clock = Clock()
+    app = make_app(clock=clock)
+    log_in(app)
+    old_cookies = dict(app.cookies)
+    clock.advance(600)  # the clock runs ten minutes ahead when the provider's logout arrives
+    post(app, logout_token(fake, sid=None, iat=int(clock.now), exp=int(clock.now) + 120))
+    clock.advance(-600)  # then is stepped back to the right time
+    app.get("/x", headers=JSON, status=401)
+    log_in(app)
+    app.get("/x", headers=JSON, status=200)
+    for name, value in old_cookies.items():  # the session from before the logout stays refused
+        app.set_cookie(name, value)
+    app.get("/x", headers=JSON, status=401)

@@ -256,6 +256,10 @@ class RedisRevocations(MemoryRevocations):
         self._start_polling()
         return super().is_revoked(session)
 
+    def revoked_at(self, session: Session) -> int | None:
+        self._start_polling()
+        return super().revoked_at(session)
+
     def revoke(self, *, sid: str | None, sub: str | None, at: int) -> int:
         entries = {name: at for name in self._names(sid, sub)}
         if entries:
