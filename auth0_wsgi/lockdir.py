@@ -83,6 +83,10 @@ class LockDirectory:
     def replace(self, source: str, target: str) -> None:
         os.replace(source, target, src_dir_fd=self._fd, dst_dir_fd=self._fd)
 
+    def sync(self) -> None:
+        """The directory's entries on disk (a rename survives a power cut)."""
+        os.fsync(self._fd)
+
     def unlink(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):  # another worker's sweep was first
             os.unlink(name, dir_fd=self._fd)

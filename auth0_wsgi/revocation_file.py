@@ -240,6 +240,7 @@ class FileRevocations(MemoryRevocations):
                 view = memoryview(lines)
                 while view:
                     view = view[os.write(fd, view):]
+                os.fsync(fd)  # a logout the provider was told we took survives a power cut
                 self._read(fd)
         finally:
             os.close(fd)
@@ -255,7 +256,10 @@ class FileRevocations(MemoryRevocations):
         fd = self.directory.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         with os.fdopen(fd, "wb") as handle:
             handle.write(_new_header() + "".join(lines).encode("ascii"))
+            handle.flush()
+            os.fsync(handle.fileno())  # whole on disk before it takes the list's name
         self.directory.replace(temporary, self.file_name)  # readers see a new inode and read it whole
+        self.directory.sync()
         log.debug("back-channel logout list compacted to %d entries", len(lines))
 
 

@@ -287,3 +287,29 @@ def test_cookie_workers_of_one_host_share_logouts_by_default(build_app, fake):
     worker_b.get("/x", headers=JSON, status=401)
     worker_a.get("/x", headers=JSON, status=401)
     worker_b.post("/backchannel-logout", {"logout_token": token}, status=400)  # a replay, on the other one
+
+
+def test_a_logout_is_on_disk_before_it_is_answered_and_so_is_a_compacted_list(workers, tmp_path, clock,
+                                                                            monkeypatch):
+    """With a persistent refresh_lock_dir, a power cut must not lose a logout the provider was told
+    we took: each append is fsynced, and a compacted list is, with its directory, before and after
+    it takes the list's name."""
+    import stat
+
+    a, b = workers
+    synced: list[tuple[int, bool]] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        info = os.fstat(fd)
+        synced.append((info.st_ino, stat.S_ISDIR(info.st_mode)))
+        real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", spy)
+    a.revoke(sid="sid-1", sub="auth0|alice", at=int(clock.now))
+    assert (_list_file(tmp_path).stat().st_ino, False) in synced
+
+    synced.clear()
+    clock.now += KEEP + 1  # every logout so far is past its keep: the next write compacts
+    b.revoke(sid="sid-2", sub=None, at=int(clock.now))
+    assert (_list_file(tmp_path).stat().st_ino, False) in synced  # the new file, before its rename
+    assert any(is_directory for _, is_directory in synced)  # the rename itself
