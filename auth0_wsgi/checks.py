@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 from . import converters, lockdir, redis_urls
 from .config import Config
 from .errors import ConfigError, GrantRejected, ProviderError, ProviderUnavailable
+from .logs import escape_controls
 
 TITLES = {
     "configuration": "configuration",
@@ -279,9 +280,10 @@ def _password(url: str) -> str:
 
 
 def redacted(results: Iterable[Result], secrets: Sequence[str]) -> list[Result]:
-    """The results with every occurrence of a secret replaced by ``***``: the last safeguard."""
+    """The results with every occurrence of a secret replaced by ``***`` and every control character
+    escaped (a provider's URLs and words are shown): the last safeguard."""
     def clean(text: str) -> str:
         for secret in secrets:
             text = text.replace(secret, "***")
-        return text
+        return escape_controls(text)
     return [replace(r, detail=clean(r.detail), fix=clean(r.fix)) for r in results]

@@ -40,8 +40,11 @@ def load_private_key(value: str) -> RSAKey | ECKey:
     if not text.startswith("-----BEGIN"):
         if not os.path.isabs(text) or not os.path.isfile(text):
             raise ValueError("is neither a PEM private key nor the absolute path of a PEM file")
-        with open(text, "rb") as handle:
-            text = handle.read().decode("ascii", "replace")
+        try:
+            with open(text, "rb") as handle:
+                text = handle.read().decode("ascii", "replace")
+        except OSError as exc:
+            raise ValueError(f"cannot read {text}: {exc.strerror or type(exc).__name__}") from None
     for kind in (RSAKey, ECKey):
         try:
             key: RSAKey | ECKey = kind.import_key(text)

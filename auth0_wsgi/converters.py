@@ -39,7 +39,8 @@ _ORGANIZATION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # Auth0: org_ + 16 charac
 # -- both filters ---------------------------------------------------------------------------------
 def path(value: Any) -> str:
     text = parsing.as_text(value)
-    if not text.startswith("/") or text.startswith("//") or any(c in text for c in "?#\\ \t"):
+    if (not text.startswith("/") or text.startswith("//") or any(c in text for c in "?#%\\ \t")
+            or not (text.isascii() and text.isprintable())):  # PATH_INFO holds bytes: never matched
         raise ValueError(f"{text!r} is not an absolute path like /login")
     return text.rstrip("/") or "/"
 
@@ -115,7 +116,7 @@ def store_url(*words: str) -> Callable[[Any], str]:
             parts.port  # noqa: B018 - raises for a port that is not a number
         except ValueError:
             raise ValueError(f"{redact(text)!r} is not a valid URL") from None
-        if parts.scheme in ("redis", "rediss", "unix") and (parts.hostname or parts.path):
+        if parts.scheme in ("redis", "rediss", "unix") and "://" in text and (parts.hostname or parts.path):
             return text
         raise ValueError(f"{redact(text)!r} is not {', '.join(words)} or a redis://, rediss://, "
                          f"redis+sentinel:// or redis+cluster:// URL")

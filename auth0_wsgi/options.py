@@ -104,6 +104,7 @@ def issuer_from_settings(merged: Mapping[str, Any]) -> str:
         if "://" in host or "/" in host or not _HOSTNAME.match(host.split(":")[0]):
             raise ConfigError("domain", f"{host!r} is not a bare host name",
                               "write it like tenant.us.auth0.com (no https://, no path), or use 'issuer'")
+        split_url("domain", f"https://{host}/")  # a port that is not a number (tenant:abc)
         return f"https://{host}/"
     if issuer:
         url: str = parse_option("issuer", issuer, parsing.as_text, {})

@@ -70,10 +70,10 @@ def as_words(value: Any) -> tuple[str, ...]:
         words: list[str] = []
         for item in value:
             if not isinstance(item, str):
-                raise ValueError(f"{item!r} is not a string")
+                raise ValueError(f"an item of type {type(item).__name__} is not a string")
             words.extend(item.split())
         return tuple(words)
-    raise ValueError(f"{value!r} is not a list of words")
+    raise ValueError(f"a {type(value).__name__} is not a list of words")
 
 
 def as_params(value: Any) -> dict[str, str]:
@@ -97,7 +97,7 @@ def as_params(value: Any) -> dict[str, str]:
 
 def as_text(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
+        raise ValueError(f"a {type(value).__name__} is not a string")  # never its value: a secret?
     return value.strip()
 
 

@@ -59,7 +59,7 @@ class DateWitness:
             return
         try:
             sent = email.utils.parsedate_to_datetime(date).timestamp()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # a provider's garbage: no offset
             return
         self.offset = self._clock() - (sent + 0.5)  # the Date was anywhere in its second
 

@@ -54,6 +54,9 @@ def parse(url: str) -> RedisTarget:
         raise ValueError(f"{redact(url)!r} is not a redis+sentinel:// or redis+cluster:// URL")
     kind = "sentinel" if scheme in SENTINEL_SCHEMES else "cluster"
     userinfo, at, after = rest.rpartition("@")
+    if "?" in after or "#" in after:  # not a service name nor a host: a password there would be logged
+        raise ValueError(f"{redact(url)!r}: a Sentinel or Cluster URL takes no ?query; write the password "
+                         "before the hosts (:password@host:port)")
     netloc, _, path = after.partition("/")
     username, password = _credentials(userinfo) if at else (None, None)
     hosts = tuple(_host(part, DEFAULT_PORTS[kind], url) for part in netloc.split(",") if part.strip())
@@ -99,6 +102,8 @@ def redact(url: str) -> str:
     """A Redis URL may carry a password (in any of its forms): never echo it. Before the ``@``,
     and in the query, where redis-py also reads ``?password=`` (and ``?ssl_password=``)."""
     scheme, sep, rest = url.partition("://")
+    if not sep:  # redis:password@host, the slashes forgotten
+        scheme, sep, rest = url.partition(":")
     userinfo, at, after = rest.rpartition("@")
     if sep and at:  # first: an unencoded "?" in the password must not look like a query
         user, colon, _ = userinfo.partition(":")

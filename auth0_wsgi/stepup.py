@@ -58,7 +58,12 @@ def parse_rules(value: Any) -> tuple[StepUpRule, ...]:
 
     :raises ValueError: naming the line that is wrong.
     """
-    lines = value.splitlines() if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        lines = value.splitlines()
+    elif isinstance(value, (list, tuple)):
+        lines = list(value)
+    else:
+        raise ValueError(f"a {type(value).__name__} is not rules, one a line")
     rules: dict[str, StepUpRule] = {}
     for raw in lines:
         if not isinstance(raw, str):
@@ -75,7 +80,8 @@ def parse_rules(value: Any) -> tuple[StepUpRule, ...]:
 
 def _parse_rule(line: str) -> StepUpRule:
     prefix, *parts = line.split()
-    if not prefix.startswith("/") or any(c in prefix for c in "?#"):
+    if (not prefix.startswith("/") or any(c in prefix for c in "?#%")
+            or not (prefix.isascii() and prefix.isprintable())):  # PATH_INFO holds bytes: never matched
         raise ValueError(f"{line!r} does not start with an absolute path")
     acr_values: tuple[str, ...] = ()
     max_age: int | None = None
