@@ -19,7 +19,9 @@ class MemoryBackend:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._records: ExpiringMap[str, tuple[bytes, int]] = ExpiringMap(clock=clock)  # data, version
-        self._sets: ExpiringMap[str, set[str]] = ExpiringMap(clock=clock)  # index key -> record keys
+        # index key -> {record key: when that record may expire}
+        self._sets: ExpiringMap[str, dict[str, float]] = ExpiringMap(clock=clock)
+        self._clock = clock
         self._lock = threading.Lock()  # a write reads, compares and writes several entries
 
     def read(self, key: str) -> tuple[bytes, int] | None:
@@ -33,9 +35,11 @@ class MemoryBackend:
                 return None
             version = (expected_version or 0) + 1
             self._records.put(key, (data, version), ttl)
+            now = self._clock()
             for index_key in index_keys:
-                members = self._sets.get(index_key) or set()
-                members.add(key)
+                # the sessions that may still live: an ended one's member goes at the next write
+                members = {k: t for k, t in (self._sets.get(index_key) or {}).items() if t > now}
+                members[key] = max(now + ttl, members.get(key, 0))
                 # only grows: an older session's write must not hide a newer one from a logout
                 self._sets.put(index_key, members, max(index_ttl, self._sets.ttl(index_key) or 0))
             return version

@@ -8,6 +8,7 @@ coordinator for several hosts lives here too: a lock with a lease, and the resul
 from __future__ import annotations
 
 import functools
+import math
 import secrets
 import threading
 import time
@@ -43,13 +44,32 @@ redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return version
 """
-# An index set (sid or sub) holds the record keys of several logins: its TTL only grows (the newest
-# session's lifetime), never shortened by an older session's write (EXPIRE ... GT would leave a new
-# set without any TTL).
+# An index (sid or sub) holds the record keys of several logins, each scored with when its record may
+# expire by Redis' clock (TIME): members whose record has expired are dropped at each write, so the
+# index holds the sessions that may still live, not every login ever made. A member's score and the
+# set's TTL only grow (an older session's write never shortens them; EXPIRE ... GT would leave a new
+# set without any TTL). A plain set written by an earlier version is converted in place.
 _INDEX = """
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+redis.replicate_commands()
+local now = tonumber(redis.call('TIME')[1])
+local ttl = redis.call('TTL', KEYS[1])
+if redis.call('TYPE', KEYS[1]).ok == 'set' then
+  local old = redis.call('SMEMBERS', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  for _, member in ipairs(old) do redis.call('ZADD', KEYS[1], now + math.max(ttl, 1), member) end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+local until_ = now + tonumber(ARGV[2]) + 1
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) < until_ then redis.call('ZADD', KEYS[1], until_, ARGV[1]) end
+if ttl < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 return 1
+"""
+_MEMBERS = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'zset' then return redis.call('ZRANGE', KEYS[1], 0, -1) end
+if kind == 'set' then return redis.call('SMEMBERS', KEYS[1]) end
+return {}
 """
 # Release a lock only if we still hold it (its lease may have run out and passed to another).
 _RELEASE = """
@@ -97,8 +117,10 @@ def _raw(value: bytes | str | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _ascii(value: bytes | str) -> str | None:
+    """A name we wrote (ours are ASCII), else None: another client's, or damaged."""
+    raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
+    return raw.decode("ascii") if raw.isascii() else None
 
 
 class RedisBackend:
@@ -111,6 +133,7 @@ class RedisBackend:
         self._hgetall = hash_reader(client)
         self._write_script = client.register_script(_WRITE)
         self._index_script = client.register_script(_INDEX)
+        self._members_script = client.register_script(_MEMBERS)
 
     def redis_key(self, key: str) -> str:
         """The name of ``key`` in Redis (what an invalidation message names: redis_tracking.py)."""
@@ -136,7 +159,7 @@ class RedisBackend:
         record = self._namespace + key
         for index_key in index_keys:
             self._call(functools.partial(self._index_script, keys=[self._namespace + index_key],
-                                         args=[record, index_ttl]))
+                                         args=[record, ttl, index_ttl]))
         args: list[Any] = ["" if expected_version is None else expected_version, data, ttl]
         version = self._call(lambda: self._write_script(keys=[record], args=args))
         return int(version) or None
@@ -146,8 +169,9 @@ class RedisBackend:
             self._call(lambda: self._redis.delete(*(self._namespace + k for k in keys)))
 
     def members(self, index_key: str) -> list[str]:
-        members = self._call(lambda: self._redis.smembers(self._namespace + index_key))
-        return [_text(m).removeprefix(self._namespace) for m in members]
+        members = self._call(lambda: self._members_script(keys=[self._namespace + index_key]))
+        # ours are ASCII: a member that is not UTF-8 is another client's (or damaged) and names nothing
+        return [name.removeprefix(self._namespace) for name in map(_ascii, members) if name is not None]
 
     def claim_once(self, key: str, ttl: int) -> bool:
         return bool(self._call(lambda: self._redis.set(self._namespace + key, b"1", nx=True, ex=ttl)))
@@ -282,7 +306,10 @@ class RedisRevocations(MemoryRevocations):
         cutoff = int(self._clock()) - self._keep
         rows = cast("list[tuple[bytes, float]]",
                     self._redis.zrangebyscore(self._set_key, cutoff, "+inf", withscores=True))
-        self._remember({_text(member): int(score) for member, score in rows})
+        # a member that is not ours (not ASCII) or a score that is not a time (inf) is skipped, not
+        # allowed to fail every poll from now on
+        self._remember({name: int(score) for name, score in ((_ascii(m), s) for m, s in rows)
+                        if name is not None and math.isfinite(score)})
 
     def _start_polling(self) -> None:
         # Started lazily in each process: gunicorn forks workers after loading the app.
