@@ -25,6 +25,7 @@ from ..logs import get_logger
 from ..redis_urls import redact
 from ..revocation import MemoryRevocations
 from ..session import Session
+from . import redis_scripts as scripts
 from .redis_connect import ERRORS, WHERE, connect, hash_reader
 
 __all__ = ["RedisBackend", "RedisCoordinator", "RedisRevocations", "connect", "warn_if_unreachable"]
@@ -33,55 +34,6 @@ log = get_logger(__name__)
 T = TypeVar("T")
 POLL_INTERVAL = 5.0
 STARTUP_PING_TIMEOUT = 1.0  # seconds the start-up check waits: a start is not held up for long
-
-# Compare-and-set of a record: write only when its version is the one the writer read. One key per
-# script, so that a Redis Cluster runs it wherever the key's slot lives.
-_WRITE = """
-local current = redis.call('HGET', KEYS[1], 'v')
-if (ARGV[1] == '' and current) or (ARGV[1] ~= '' and current ~= ARGV[1]) then return 0 end
-local version = tonumber(ARGV[1] ~= '' and ARGV[1] or '0') + 1
-redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return version
-"""
-# An index (sid or sub) holds the record keys of several logins, each scored with when its record may
-# expire by Redis' clock (TIME): members whose record has expired are dropped at each write, so the
-# index holds the sessions that may still live, not every login ever made. A member's score and the
-# set's TTL only grow (an older session's write never shortens them; EXPIRE ... GT would leave a new
-# set without any TTL). A plain set written by an earlier version is converted in place.
-_INDEX = """
-redis.replicate_commands()
-local now = tonumber(redis.call('TIME')[1])
-local ttl = redis.call('TTL', KEYS[1])
-if redis.call('TYPE', KEYS[1]).ok == 'set' then
-  local old = redis.call('SMEMBERS', KEYS[1])
-  redis.call('DEL', KEYS[1])
-  for _, member in ipairs(old) do redis.call('ZADD', KEYS[1], now + math.max(ttl, 1), member) end
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
-local until_ = now + tonumber(ARGV[2]) + 1
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score or tonumber(score) < until_ then redis.call('ZADD', KEYS[1], until_, ARGV[1]) end
-if ttl < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-return 1
-"""
-_MEMBERS = """
-local kind = redis.call('TYPE', KEYS[1]).ok
-if kind == 'zset' then return redis.call('ZRANGE', KEYS[1], 0, -1) end
-if kind == 'set' then return redis.call('SMEMBERS', KEYS[1]) end
-return {}
-"""
-# Release a lock only if we still hold it (its lease may have run out and passed to another).
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-# Extend a lock's lease only if we still hold it.
-_EXTEND = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-
 
 def warn_if_unreachable(option: str, url: str, timeout: float = STARTUP_PING_TIMEOUT) -> None:
     """One PING at start-up, on a connection of its own (closed before gunicorn forks): a Redis that
@@ -131,9 +83,9 @@ class RedisBackend:
         self._call = functools.partial(_guarded, client)  # errors name this server in the log
         self._namespace = namespace
         self._hgetall = hash_reader(client)
-        self._write_script = client.register_script(_WRITE)
-        self._index_script = client.register_script(_INDEX)
-        self._members_script = client.register_script(_MEMBERS)
+        self._write_script = client.register_script(scripts.WRITE)
+        self._index_script = client.register_script(scripts.INDEX)
+        self._members_script = client.register_script(scripts.MEMBERS)
 
     def redis_key(self, key: str) -> str:
         """The name of ``key`` in Redis (what an invalidation message names: redis_tracking.py)."""
@@ -195,8 +147,8 @@ class RedisCoordinator:
         self._call = functools.partial(_guarded, client)  # errors name this server in the log
         self._namespace = namespace
         self._lease_ms = int(lease_seconds * 1000)
-        self._release = client.register_script(_RELEASE)
-        self._extend = client.register_script(_EXTEND)
+        self._release = client.register_script(scripts.RELEASE)
+        self._extend = client.register_script(scripts.EXTEND)
 
     def run_once(self, key: str, produce: Callable[[], bytes], timeout: float,
                  keep: int = RESULT_TTL) -> bytes:
