@@ -10,22 +10,11 @@ import json
 import pytest
 
 from auth0_wsgi import cli
-from tests.support.fake_provider import CLIENT_ID, CLIENT_SECRET
+from tests.support.fake_provider import CLIENT_SECRET
 from tests.support.flows import SECRET
-from tests.support.inifiles import login_filter_ini
+from tests.support.inifiles import ini as ini  # a fixture, re-exported for pytest
 
 REDIS_PASSWORD = "redis-pass-0123"
-
-
-@pytest.fixture
-def ini(tmp_path, fake):
-    def write(**options: str) -> str:
-        settings = {"issuer": fake.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                    "base_url": "https://app.test", "secret": SECRET, "session_store": "memory",
-                    "http_timeout": "2"}
-        settings.update(options)
-        return login_filter_ini(tmp_path, **{k: v for k, v in settings.items() if v})
-    return write
 
 
 def _secrets_absent(text: str) -> None:

@@ -17,25 +17,14 @@ from auth0_wsgi import cli
 from auth0_wsgi.config import Config
 from auth0_wsgi.errors import ConfigError
 from auth0_wsgi.middleware import Auth0Middleware
-from tests.support.fake_provider import CLIENT_ID, CLIENT_SECRET, MFA_POLICY
-from tests.support.flows import SECRET, browser, log_in, start_login
-from tests.support.inifiles import login_filter_ini
+from tests.support.fake_provider import MFA_POLICY
+from tests.support.flows import browser, log_in, start_login
+from tests.support.inifiles import ini as ini  # a fixture, re-exported for pytest
 from tests.support.servers import serve
 
 REDIS_PASSWORD = "s3cret-redis-pass"
 BASE = {"domain": "tenant.auth0.com", "client_id": "cid", "client_secret": "c" * 40,
         "base_url": "https://app.example.com", "secret": "k" * 40, "audience": ""}
-
-
-@pytest.fixture
-def ini(tmp_path, fake):
-    def write(**options: str) -> str:
-        settings = {"issuer": fake.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                    "base_url": "https://app.test", "secret": SECRET, "session_store": "memory",
-                    "http_timeout": "2"}
-        settings.update(options)
-        return login_filter_ini(tmp_path, **{k: v for k, v in settings.items() if v})
-    return write
 
 
 def test_check_text_report_escapes_control_characters_a_provider_put_in_its_jwks_uri(ini, capsys, fake):

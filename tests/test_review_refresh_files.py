@@ -40,6 +40,12 @@ def _file_refresher(config: Config, client: Any, lock_dir: Path, clock: Clock) -
     return Refresher(config, client, coordinator, Sealer(config.secret, "refresh"), clock=clock)
 
 
+def _browser(fake: Any, clock: Clock) -> webtest.TestApp:
+    """The login filter (cookie store) around the echo app, on ``clock``."""
+    return webtest.TestApp(Auth0Middleware(echo_app, clock=clock, **settings_for(fake)),
+                           extra_environ=addressed_as())
+
+
 def _token(app: webtest.TestApp) -> str:
     return app.get("/x", headers=JSON).json["auth0.access_token"]
 
@@ -65,8 +71,7 @@ def test_a_refresh_whose_result_cannot_be_written_keeps_the_rotated_token(fake):
     the spent one again, which Auth0 answers by revoking the token family: the session ends."""
     clock = Clock()
     fake.access_token_ttl = 30  # inside the 60 s leeway: every request refreshes
-    app = webtest.TestApp(Auth0Middleware(echo_app, clock=clock, **settings_for(fake)),
-                          extra_environ=addressed_as())
+    app = _browser(fake, clock)
     log_in(app)
     with _files_limited_to(64):  # the lock file is empty; the sealed result is far larger
         first = app.get("/x", headers=JSON)
@@ -196,8 +201,7 @@ def test_a_touched_cookie_that_arrives_after_a_refresh_never_spends_its_refresh_
     touch within TOUCH_QUIET_SECONDS of the token being due is now a refresh instead."""
     clock = Clock()
     fake.access_token_ttl = 600
-    app = webtest.TestApp(Auth0Middleware(echo_app, clock=clock, **settings_for(fake)),
-                          extra_environ=addressed_as())
+    app = _browser(fake, clock)
     log_in(app)
     both_start_with = session_cookies(app)
     clock.advance(539)  # 61 s left: not due yet, and a touch is due (> 5 min since the login)
@@ -219,8 +223,7 @@ def test_a_session_far_from_its_refresh_is_still_touched(fake):
     """Far from its refresh, a touch is a touch: no grant."""
     clock = Clock()
     fake.access_token_ttl = 3600
-    app = webtest.TestApp(Auth0Middleware(echo_app, clock=clock, **settings_for(fake)),
-                          extra_environ=addressed_as())
+    app = _browser(fake, clock)
     log_in(app)
     before = session_cookies(app)
     clock.advance(600)  # a touch is due; the token has 50 minutes left

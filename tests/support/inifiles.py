@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.fake_provider import CLIENT_ID, CLIENT_SECRET
+from tests.support.flows import SECRET
 
 
 def login_filter_ini(directory: Path, raw: dict[str, str] | None = None, **options: str) -> str:
@@ -35,3 +42,16 @@ def api_filter_ini(directory: Path, **options: str) -> str:
     path = directory / "api.ini"
     path.write_text(text)
     return str(path)
+
+
+@pytest.fixture
+def ini(tmp_path: Path, fake: Any) -> Callable[..., str]:
+    """Writes the login filter's ini for ``auth0-wsgi check`` against the fake provider, with these
+    options over a working set (an empty value leaves an option out); returns its path."""
+    def write(**options: str) -> str:
+        settings = {"issuer": fake.issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                    "base_url": "https://app.test", "secret": SECRET, "session_store": "memory",
+                    "http_timeout": "2"}
+        settings.update(options)
+        return login_filter_ini(tmp_path, **{k: v for k, v in settings.items() if v})
+    return write
