@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from .environ import EnvironOrRequest
 
 log = get_logger(__name__)
-_RETRIED = "_auth0_wsgi_retried"
 
 
 def api_session(environ: EnvironOrRequest, audience: str | None = None,
@@ -80,27 +79,29 @@ class BearerToken(AuthBase):
         request.headers["Authorization"] = f"Bearer {token}"
         # requests runs a request's hooks on the answers of the redirects it follows too: only the
         # origin the token was sent to may make us retry with a new token (or ask for a step-up)
-        hook = functools.partial(self._retry_once_after_refresh, _origin(request.url or ""))
+        # one retry per request: requests copies the request for each redirect it follows, but
+        # the copies share this hook, and with it ``retried``
+        hook = functools.partial(self._retry_once_after_refresh, _origin(request.url or ""), {})
         request.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return request
 
-    def _retry_once_after_refresh(self, origin: tuple[str, str], response: requests.Response,
-                                  **kwargs: Any) -> requests.Response:
+    def _retry_once_after_refresh(self, origin: tuple[str, str], retried: dict[str, bool],
+                                  response: requests.Response, **kwargs: Any) -> requests.Response:
         if response.status_code != 401 or _origin(response.request.url or "") != origin:
             return response
         _raise_step_up(response)
-        if getattr(response.request, _RETRIED, False):
+        if retried:
             return response
         if _bearer_error(response.headers.get("WWW-Authenticate", "")) != "invalid_token":
             return response
         log.debug("the API refused the access token: getting a new one and retrying once")
+        retried["done"] = True
         token = self._new_token()
         if token is None:
             return response
         response.content  # noqa: B018 - read the body so the connection can be reused
         response.close()
         retry = response.request.copy()
-        setattr(retry, _RETRIED, True)
         retry.headers["Authorization"] = f"Bearer {token}"
         second = response.connection.send(retry, **kwargs)
         second.history.append(response)

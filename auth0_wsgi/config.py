@@ -95,8 +95,7 @@ class Config:
         Derived from the client id, so that two apps sharing one Redis never touch each other's
         sessions, locks or revocations; ``key_prefix`` separates apps that share a client id too.
         """
-        digest = b64encode(hashlib.sha256(f"{self.client_id}\0{self.key_prefix}".encode()).digest()[:9])
-        return f"auth0wsgi:{self.key_prefix}:{digest}:" if self.key_prefix else f"auth0wsgi:{digest}:"
+        return namespace_of(self.client_id, self.key_prefix)
 
     @property
     def routes(self) -> dict[str, str]:
@@ -288,3 +287,9 @@ def _default_lock_dir() -> str:
     another user may create it first (or plant a symlink there): the store refuses to start on a
     directory that is not ours alone (``lockdir``), and the operator sets another."""
     return os.path.join(tempfile.gettempdir(), f"auth0-wsgi-{os.geteuid()}")
+
+
+def namespace_of(client_id: str, key_prefix: str = "") -> str:
+    """:attr:`Config.namespace` of an app with this ``client_id`` and ``key_prefix``."""
+    digest = b64encode(hashlib.sha256(f"{client_id}\0{key_prefix}".encode()).digest()[:9])
+    return f"auth0wsgi:{key_prefix}:{digest}:" if key_prefix else f"auth0wsgi:{digest}:"

@@ -38,6 +38,23 @@ def read_cookies(header: str, name: str) -> dict[str, str]:
         key.startswith(chunk_prefix) and key[len(chunk_prefix):] in _CHUNK_INDEXES))
 
 
+# Same-named cookies a store tries when the first is not ours: another app's cookie on the parent
+# domain (Domain=example.com), set earlier, comes first, and would otherwise hide ours for ever.
+MAX_SAME_NAME = 4
+
+
+def later_values_of(header: str, name: str) -> list[str]:
+    """The values of the cookies called exactly ``name`` after the first (``read_cookies`` gives
+    that one), at most ``MAX_SAME_NAME - 1``, in the header's order: a browser sends one name
+    several times when cookies of other paths or of a parent domain carry it too."""
+    values = []
+    for part in header.split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip(_OWS) == name:
+            values.append(_unquote(value))
+    return values[1:MAX_SAME_NAME]
+
+
 def read_matching(header: str, pattern: re.Pattern[str]) -> dict[str, str]:
     """The cookies whose whole name matches ``pattern`` (the login cookies), by name."""
     return _parse(header, lambda key: pattern.fullmatch(key) is not None)

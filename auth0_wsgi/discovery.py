@@ -128,25 +128,29 @@ class Metadata:
         self._clock = clock
         self._document: dict[str, Any] | None = None
         self._expires = 0.0
+        self._decided_at = 0.0  # when _expires was set: a clock that went back before it expires it
         self._failure: ProviderError | None = None
         self._lock = threading.Lock()
 
+    def _fresh(self, now: float) -> bool:
+        return self._decided_at <= now < self._expires
+
     def get(self) -> dict[str, Any]:
         document = self._document
-        if document is not None and self._clock() < self._expires:
+        if document is not None and self._fresh(self._clock()):
             return document
         with self._lock:
             now = self._clock()
-            if now < self._expires:
+            if self._fresh(now):
                 if self._document is None:
                     assert self._failure is not None
                     raise self._failure
                 return self._document
             try:
                 self._document = self._checked(fetch_json(self._http, self.url, self._timeout))
-                self._expires, self._failure = now + METADATA_TTL, None
+                self._decided_at, self._expires, self._failure = now, now + METADATA_TTL, None
             except ProviderError as exc:
-                self._expires, self._failure = now + RETRY_AFTER_FAILURE, exc
+                self._decided_at, self._expires, self._failure = now, now + RETRY_AFTER_FAILURE, exc
                 if self._document is None:
                     log.warning("provider discovery failed: %s", exc.message)
                     raise
@@ -167,6 +171,28 @@ class Metadata:
         return document
 
 
+def _within(now: float, since: float, seconds: float) -> bool:
+    """Whether ``now`` is less than ``seconds`` after ``since``; a clock set back before ``since``
+    is not (the wall clock steps: an hour back must not hold a failure or a cool-down for an hour)."""
+    return 0 <= now - since < seconds
+
+
+def _usable_keys(document: dict[str, Any]) -> KeySet:
+    """The JWKS's keys that import; one we cannot use is skipped (RFC 7517 §5), none at all raises."""
+    entries = document["keys"]
+    if not isinstance(entries, list):
+        raise ValueError("keys is not a list")
+    keys = []
+    for entry in entries:
+        try:
+            keys.extend(KeySet.import_key_set({"keys": [entry]}).keys)
+        except (JoseError, ValueError, TypeError, KeyError, AttributeError):
+            log.warning("the provider's JWKS holds a key we cannot use; skipping it")
+    if not keys and entries:
+        raise ValueError("no usable key")
+    return KeySet(keys)
+
+
 def same_security(url: str, issuer: str) -> bool:
     """Endpoints must be https, unless the issuer itself is plain http (loopback tests)."""
     scheme = urlsplit(url).scheme
@@ -183,17 +209,21 @@ class SigningKeys:
         self._timeout = timeout
         self._clock = clock
         self._keys: KeySet | None = None
-        self._fetched_at = 0.0
+        self._fetched_at, self._valid_for = 0.0, 0.0  # the keys serve until _within(now, these) fails
         self._last_kid_refetch: float | None = None
         self._failure: tuple[float, ProviderError] | None = None
         self._lock = threading.Lock()
 
     def get(self, kid: str | None) -> KeySet:
+        keys = self._keys  # cached and fresh, with the token's key: no waiting on another's refetch
+        if (keys is not None and _within(self._clock(), self._fetched_at, self._valid_for)
+                and (kid is None or any(key.kid == kid for key in keys.keys))):
+            return keys
         with self._lock:
             now = self._clock()
-            if self._keys is None and self._failure and now - self._failure[0] < RETRY_AFTER_FAILURE:
+            if self._keys is None and self._failure and _within(now, self._failure[0], RETRY_AFTER_FAILURE):
                 raise self._failure[1]  # a down JWKS endpoint is not asked again on every request
-            if self._keys is None or now - self._fetched_at >= JWKS_TTL:
+            if self._keys is None or not _within(now, self._fetched_at, self._valid_for):
                 self._refresh(now)
             elif kid is not None and not self._has(kid) and self._may_refetch_for_kid(now):
                 log.info("unknown signing key id; refetching the JWKS once")
@@ -204,7 +234,7 @@ class SigningKeys:
 
     def _may_refetch_for_kid(self, now: float) -> bool:
         last = self._last_kid_refetch
-        return last is None or now - last >= UNKNOWN_KID_COOLDOWN
+        return last is None or not _within(now, last, UNKNOWN_KID_COOLDOWN)
 
     def _has(self, kid: str) -> bool:
         assert self._keys is not None
@@ -213,8 +243,8 @@ class SigningKeys:
     def _refresh(self, now: float) -> None:
         try:
             document = fetch_json(self._http, self._jwks_uri(), self._timeout)
-            self._keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
-            self._fetched_at = now
+            self._keys = _usable_keys(document)
+            self._fetched_at, self._valid_for = now, JWKS_TTL
         except (JoseError, ValueError, TypeError, KeyError):
             self._keep_cached_keys(now, ProviderError("the provider's JWKS holds no usable keys"))
         except ProviderError as exc:
@@ -225,4 +255,4 @@ class SigningKeys:
             self._failure = (now, exc)
             raise exc from None
         log.warning("JWKS refetch failed (%s); keeping the cached keys", exc.message)
-        self._fetched_at = now - JWKS_TTL + RETRY_AFTER_FAILURE
+        self._fetched_at, self._valid_for = now, RETRY_AFTER_FAILURE

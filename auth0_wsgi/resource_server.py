@@ -23,6 +23,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import GuestProtocol, KeySet
 from webob import Request, Response
+from webob.request import DisconnectionError
 
 from . import bearer, options, responses, stepup
 from .bearer import BearerError, InsufficientScope, InvalidRequest, InvalidToken, MissingToken
@@ -180,7 +181,11 @@ def _form_has_token(environ: WSGIEnvironment) -> bool:
     if length is None or length > MAX_FORM_SCAN:
         log.debug("form body not scanned for access_token (length %s)", length)
         return False
-    return bearer.has_access_token_param(request.body.decode("latin-1"))
+    try:
+        body = request.body
+    except DisconnectionError:  # a Content-Length the client did not keep
+        raise InvalidRequest("The request body is shorter than its Content-Length.") from None
+    return bearer.has_access_token_param(body.decode("latin-1"))
 
 
 def bearer_response(error: BearerError) -> Response:

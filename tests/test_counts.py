@@ -132,5 +132,6 @@ def test_a_typical_auth0_session_fits_in_one_cookie(build_app, typical):
     assert 800 <= len(seen["auth0.access_token"]) <= 1000
     assert seen["auth0.user"]["picture"].startswith("https://") and "app_metadata" not in seen["auth0.user"]
     sealed = ours[0].split(";", 1)[0].split("=", 1)[1]
-    session = Session.from_bytes(Sealer((SECRET,), "session").unseal(sealed) or b"")
+    namespace = app.app.config.namespace.encode()  # a cookie session is sealed for its app
+    session = Session.from_bytes(Sealer((SECRET,), "session").unseal(sealed, namespace) or b"")
     assert session is not None and session.refresh_token in typical.refresh_tokens

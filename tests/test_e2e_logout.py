@@ -3,7 +3,6 @@ the session's refresh token is revoked, so a copy of it is worthless afterwards.
 
 from __future__ import annotations
 
-import json
 import secrets
 from urllib.parse import quote
 
@@ -11,11 +10,11 @@ import pytest
 import requests
 
 from auth0_wsgi import Auth0Middleware
-from auth0_wsgi.sealing import Sealer
 from tests.support.apps import echo_app
 from tests.support.http import HTML, JSON
 from tests.support.real_idp import Client, LocalIdP, login_via_form, require_local_idp
 from tests.support.servers import free_port, serve
+from tests.support.session_values import refresh_token_of_cookie
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SECRET = secrets.token_urlsafe(32)
@@ -48,7 +47,7 @@ def app_url(idp, port):
 
 def _refresh_token_in(http: requests.Session) -> str:
     """Read our own cookie back with the secret: the test plays someone who copied the cookie."""
-    return json.loads(Sealer([SECRET], "session").unseal(http.cookies.get("auth0_session")))[3]
+    return refresh_token_of_cookie(http.cookies.get("auth0_session"), SECRET, "app-logout")
 
 
 def _refresh(idp, refresh_token: str) -> requests.Response:

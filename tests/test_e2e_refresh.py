@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
@@ -11,13 +10,13 @@ import pytest
 import requests
 
 from auth0_wsgi import Auth0Middleware
-from auth0_wsgi.sealing import Sealer
 from tests.support.apps import echo_app
 from tests.support.gunicorn import gunicorn
 from tests.support.http import HTML, JSON
 from tests.support.real_idp import Client, LocalIdP, login_via_form, require_local_idp
 from tests.support.redis_sets import REDIS_FIXTURES
 from tests.support.servers import free_port, serve
+from tests.support.session_values import refresh_token_of_cookie
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TTL = 4
@@ -52,10 +51,9 @@ def _login(url: str) -> requests.Session:
     return http
 
 
-def _refresh_token_in(http: requests.Session) -> str:
+def _refresh_token_in(http: requests.Session, name: str = "threaded") -> str:
     """Read our own cookie back with the secret: the test plays the operator here."""
-    sealed = http.cookies.get("auth0_session")
-    return json.loads(Sealer([SECRET], "session").unseal(sealed))[3]
+    return refresh_token_of_cookie(http.cookies.get("auth0_session"), SECRET, f"refresh-{name}")
 
 
 def _wait_until_due() -> None:

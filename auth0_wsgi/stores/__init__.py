@@ -120,5 +120,5 @@ def _cookie(config: Config, lifetime: Lifetime, options: CookieOptions,
         revocations = RedisRevocations(client, config.secret, lifetime.absolute, clock,
                                        namespace=config.namespace)
     store = CookieStore(config.session_cookie_name, Sealer(config.secret, "session"), lifetime, options,
-                        revocations, clock)
+                        revocations, clock, context=config.namespace.encode())
     return Backends(store, FileCoordinator(directory, clock), revocations)

@@ -28,8 +28,9 @@ DECODED_CACHE_SIZE = 512
 class CookieStore:
     def __init__(self, name: str, sealer: Sealer, lifetime: Lifetime, options: cookies.CookieOptions,
                  revocations: Revocations | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, context: bytes = b"") -> None:
         self.name = name
+        self._context = context  # the app's namespace: another app's session never unseals here
         self._revocations = revocations
         self._sealer = sealer
         self._lifetime = lifetime
@@ -44,6 +45,9 @@ class CookieStore:
         environ[_SEEN] = found.keys()
         value = cookies.join_chunks(self.name, found)
         session = self._decode(value) if value else None
+        if session is None and self.name in found:  # a same-named cookie that is not ours came first
+            later = cookies.later_values_of(environ.get("HTTP_COOKIE", ""), self.name)
+            session = next(filter(None, map(self._decode, later)), None)
         if session is None:
             log.debug("session cookie present but unreadable: treated as no session")
             return None
@@ -59,7 +63,7 @@ class CookieStore:
         session = self._decoded.get(value)
         if session is not None:
             return session
-        plaintext = self._sealer.unseal(value)
+        plaintext = self._sealer.unseal(value, self._context)
         session = Session.from_bytes(plaintext) if plaintext else None
         if session is not None:
             self._decoded.put(value, session)
@@ -67,7 +71,8 @@ class CookieStore:
 
     def save(self, environ: WSGIEnvironment, session: Session, supersedes: tuple[str, ...] = ()) -> Headers:
         max_age = self._lifetime.expires_at(session) - int(self._clock())
-        pieces = cookies.chunk(self.name, self._sealer.seal(session.to_bytes()), self._options, max_age)
+        sealed = self._sealer.seal(session.to_bytes(), self._context)
+        pieces = cookies.chunk(self.name, sealed, self._options, max_age)
         if pieces is None:
             if _SEEN not in environ:  # nothing loaded: a login's new session, refused where it began
                 raise SessionTooLarge()

@@ -265,7 +265,15 @@ class ServerSideStore:
         and the key's hash cost ~11 µs a request in a busy worker (docs/benchmarks.md, "Redis
         store"), and only the byte-identical value is found; the record still decides whether the
         session exists, so a logout ends it at once."""
-        value = cookies.read_cookies(environ.get("HTTP_COOKIE", ""), self.name).get(self.name)
+        header = environ.get("HTTP_COOKIE", "")
+        value = cookies.read_cookies(header, self.name).get(self.name)
+        found = self._verified_id(value)
+        if found is None and value is not None:  # a same-named cookie that is not ours came first
+            found = next(filter(None, map(self._verified_id, cookies.later_values_of(header, self.name))),
+                         None)
+        return found
+
+    def _verified_id(self, value: str | None) -> tuple[str, str] | None:
         if not value or len(value) > MAX_ID_COOKIE or not value.isascii():
             return None
         known = self._verified.get(value)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from auth0_wsgi.sealing import b64encode
+from auth0_wsgi.config import namespace_of
+from auth0_wsgi.sealing import Sealer, b64encode
 from auth0_wsgi.session import Session
 
 NOW = 1_700_000_000
@@ -28,3 +29,12 @@ def make_session(**overrides: Any) -> Session:
               "refresh_token": REFRESH_TOKEN, "created_at": NOW, "touched_at": NOW, "user": dict(CLAIMS)}
     fields.update(overrides)
     return Session(**fields)
+
+
+def refresh_token_of_cookie(value: str | None, secret: str, client_id: str, key_prefix: str = "") -> str:
+    """The refresh token in a cookie session, read as its operator could: with the secret, for the
+    app it was sealed for."""
+    plaintext = Sealer([secret], "session").unseal(value or "", namespace_of(client_id, key_prefix).encode())
+    assert plaintext is not None, "not a cookie session of this app"
+    refresh_token: str = json.loads(plaintext)[3]
+    return refresh_token
