@@ -112,7 +112,7 @@ def breakdown(middleware: Auth0Middleware, cookie: str, number: int) -> dict[str
     name = store.name
     found = cookies.read_cookies(cookie, name)
     value = cookies.join_chunks(name, found) or ""
-    plaintext = store._sealer.unseal(value)
+    plaintext = store._sealer.unseal(value, store._context)  # sealed for its app
     session = Session.from_bytes(plaintext)
     now = int(middleware.clock())
     env = base_environ(cookie)
@@ -122,7 +122,8 @@ def breakdown(middleware: Auth0Middleware, cookie: str, number: int) -> dict[str
         "scrub the environ": lambda: keys.scrub(env, True),
         "find our cookie (read_cookies + join_chunks)":
             lambda: cookies.join_chunks(name, cookies.read_cookies(cookie, name)),
-        f"decrypt (Sealer.unseal: base64 + AES-GCM + inflate){miss}": lambda: store._sealer.unseal(value),
+        f"decrypt (Sealer.unseal: base64 + AES-GCM + inflate){miss}":
+            lambda: store._sealer.unseal(value, store._context),
         f"parse the record (Session.from_bytes: JSON + ID-token claims){miss}":
             lambda: Session.from_bytes(plaintext),
         "expiry + revocation checks": lambda: (store._lifetime.is_over(session, now),
