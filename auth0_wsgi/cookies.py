@@ -8,7 +8,7 @@ needs our own cookie, so :func:`read_cookies` finds it directly. Writing goes th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,12 +47,7 @@ def later_values_of(header: str, name: str) -> list[str]:
     """The values of the cookies called exactly ``name`` after the first (``read_cookies`` gives
     that one), at most ``MAX_SAME_NAME - 1``, in the header's order: a browser sends one name
     several times when cookies of other paths or of a parent domain carry it too."""
-    values = []
-    for part in header.split(";"):
-        key, sep, value = part.partition("=")
-        if sep and key.strip(_OWS) == name:
-            values.append(_unquote(value))
-    return values[1:MAX_SAME_NAME]
+    return [_unquote(value) for key, value in _pairs(header) if key == name][1:MAX_SAME_NAME]
 
 
 def read_matching(header: str, pattern: re.Pattern[str]) -> dict[str, str]:
@@ -61,20 +56,24 @@ def read_matching(header: str, pattern: re.Pattern[str]) -> dict[str, str]:
 
 
 def _parse(header: str, is_ours: Callable[[str], bool]) -> dict[str, str]:
-    """The one parser behind both readers: split on ``;``, the first of duplicates wins.
+    """Our cookies by name, the first of duplicates winning (as browsers send the oldest first)."""
+    found: dict[str, str] = {}
+    for key, value in _pairs(header):
+        if key not in found and is_ours(key):
+            found[key] = _unquote(value)
+    return found
+
+
+def _pairs(header: str) -> Iterator[tuple[str, str]]:
+    """The one parser behind every reader: each cookie's name and raw value, split on ``;``.
 
     A name is what lies between a ``;`` (or the start) and the first ``=``, so our name inside another
     cookie's value ("utm=a auth0_session=...") is never taken for our cookie.
     """
-    found: dict[str, str] = {}
     for part in header.split(";"):
         key, sep, value = part.partition("=")
-        if not sep:
-            continue
-        key = key.strip(_OWS)
-        if key not in found and is_ours(key):
-            found[key] = _unquote(value)
-    return found
+        if sep:
+            yield key.strip(_OWS), value
 
 
 def _first_value(header: str, key: str) -> str | None:
